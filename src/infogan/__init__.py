@@ -1,0 +1,25 @@
+"""InfoGAN: GANs whose latent codes become interpretable without labels (Chen et al. 2016)."""
+
+from .api import InfoGAN, load
+from .config import Config, config_from_dict, resolve_config
+from .errors import InfoGANError
+from .evaluation import cluster_metrics, evaluate, information_bounds
+from .latent import Latent, LatentSpec
+from .trainer import Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "InfoGAN",
+    "InfoGANError",
+    "Latent",
+    "LatentSpec",
+    "Trainer",
+    "cluster_metrics",
+    "config_from_dict",
+    "evaluate",
+    "information_bounds",
+    "load",
+    "resolve_config",
+]

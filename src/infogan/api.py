@@ -1,0 +1,149 @@
+"""A trained model for use: generate images with chosen codes, encode images into codes, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .config import Config
+from .errors import InfoGANError
+from .latent import Latent, LatentSpec
+from .models import QOutput, build_networks
+
+
+class InfoGAN:
+    """Generator and discriminator-with-Q of a trained model, in eval mode.
+
+    Images going in and out are floats in [0, 1] of shape (N, C, H, W); uint8 images in
+    [0, 255] are accepted as input too.
+    """
+
+    def __init__(self, config: Config, generator: nn.Module, discriminator: nn.Module, step: int = 0):
+        self.config = config
+        self.spec = LatentSpec.from_config(config.latent)
+        self.generator = generator.eval()
+        self.discriminator = discriminator.eval()
+        self.step = step
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    @classmethod
+    def from_snapshot(cls, snapshot: ckpt.Snapshot, device: str | torch.device = "cpu") -> InfoGAN:
+        spec = LatentSpec.from_config(snapshot.config.latent)
+        generator, discriminator = build_networks(snapshot.config.model, spec)
+        try:
+            generator.load_state_dict(snapshot.networks["generator"])
+            discriminator.load_state_dict(snapshot.networks["discriminator"])
+        except (KeyError, RuntimeError) as exc:
+            raise InfoGANError(f"the weights do not fit the networks their config describes: {exc}") from None
+        return cls(snapshot.config, generator.to(device), discriminator.to(device), snapshot.step)
+
+    # -- generate --------------------------------------------------------------------------
+
+    def sample_latent(
+        self, n: int, codes: dict[str, float | int] | None = None, generator: torch.Generator | None = None
+    ) -> Latent:
+        """`n` latents from the priors (drawn with `generator`), with `codes` fixed where given."""
+        if n < 1:
+            raise InfoGANError(f"the number of images must be 1 or more, got {n}")
+        latent = self.spec.sample(n, generator)
+        return self.spec.with_codes(latent, codes or {})
+
+    @torch.no_grad()
+    def generate_from(self, latent: Latent, batch_size: int = 1000) -> torch.Tensor:
+        """Images in [0, 1] for the given latents."""
+        inputs = self.spec.to_input(latent)
+        low, high = self.config.model.image_range
+        outputs = [self.generator(chunk.to(self.device)).cpu() for chunk in inputs.split(batch_size)]
+        return ((torch.cat(outputs) - low) / (high - low)).clamp(0, 1)
+
+    def generate(
+        self,
+        n: int = 16,
+        codes: dict[str, float | int] | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """`n` images; `codes` like {"c1": 7, "c2": 0.5} fixes codes, the rest are random.
+
+        Randomness comes from `generator`, else from a generator seeded with `seed` (default 0),
+        so the same call gives the same images.
+        """
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        return self.generate_from(self.sample_latent(n, codes, generator))
+
+    # -- encode ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def q_output(self, images: torch.Tensor, batch_size: int = 1000) -> QOutput:
+        """Q's raw output (logits, means, log-stds) for images."""
+        images = self._prepare(images)
+        parts = [self.discriminator(chunk.to(self.device), with_q=True)[1] for chunk in images.split(batch_size)]
+        return QOutput(
+            [torch.cat([p.categorical_logits[i] for p in parts]).cpu() for i in range(len(self.spec.categorical))],
+            torch.cat([p.continuous_mean for p in parts]).cpu(),
+            torch.cat([p.continuous_log_std for p in parts]).cpu(),
+        )
+
+    def encode(self, images: torch.Tensor, batch_size: int = 1000) -> dict[str, torch.Tensor]:
+        """Predicted codes per image: the most likely value of each categorical code (N,) and
+        Q's mean of each continuous code (N,)."""
+        q = self.q_output(images, batch_size)
+        codes = {name: q.categorical_logits[i].argmax(dim=1) for i, name in enumerate(self.spec.categorical_names)}
+        codes.update({name: q.continuous_mean[:, i] for i, name in enumerate(self.spec.continuous_names)})
+        return codes
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        model = self.config.model
+        if images.ndim == 3 and model.image_channels == 1:
+            images = images.unsqueeze(1)
+        expected = (model.image_channels, model.image_size, model.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise InfoGANError(
+                f"images have shape {tuple(images.shape)}; this model takes (N, {', '.join(map(str, expected))})"
+            )
+        images = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        low, high = model.image_range
+        return images * (high - low) + low
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export(self, folder: str | Path) -> Path:
+        """Write `model.safetensors` (weights) and `config.json` to `folder`; no pickle involved."""
+        folder = Path(folder)
+        snapshot = ckpt.Snapshot(
+            kind="export",
+            config=self.config,
+            step=self.step,
+            networks={"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()},
+            optimizers={},
+            rng={},
+        )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            ckpt.save_snapshot(folder / "model.safetensors", snapshot)
+            _write_text_atomically(folder / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise InfoGANError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
+        return folder
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
+    """Load a model from a run directory (newest checkpoint), an export folder or a .safetensors file."""
+    return InfoGAN.from_snapshot(ckpt.load_snapshot(ckpt.resolve_model_file(path), device), device)

@@ -1,0 +1,307 @@
+"""The `infogan` command line: a thin layer over the library, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .api import InfoGAN, load
+from .config import Config, parse_override, preset_names, resolve_config
+from .data import load_split
+from .errors import InfoGANError
+from .evaluation import evaluate
+from .images import read_inputs
+from .latent import traversal_latents
+from .trainer import Trainer, check_resumable
+from .visualize import grid, save_image_atomically, stack_panels
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "threads", None):
+            torch.set_num_threads(args.threads)
+        return args.handler(args)
+    except InfoGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="infogan", description="Train, evaluate and use InfoGAN models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_sample(commands)
+    _add_traverse(commands)
+    _add_encode(commands)
+    _add_export(commands)
+    presets = commands.add_parser("presets", help="list the shipped presets")
+    presets.set_defaults(handler=lambda args: print("\n".join(preset_names())) or 0)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N]")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (default: its own)")
+
+
+# -- train -----------------------------------------------------------------------------------
+
+
+def _add_train(commands) -> None:
+    p = commands.add_parser("train", help="train a model into a run directory")
+    p.add_argument("--out", required=True, type=Path, help="run directory (created; must be new unless --resume)")
+    p.add_argument("--preset", choices=preset_names(), help="start from a shipped preset (default: mnist)")
+    p.add_argument("--config", type=Path, help="YAML, TOML or JSON file applied on top of the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key, e.g. --set loss.lambda_continuous=0.5 (repeatable)")
+    p.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
+    p.add_argument("--max-steps", type=_positive_int, help="training steps (same as --set optim.steps=N)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--data-dir", type=Path, help="folder holding the data set files (else INFOGAN_DATA_DIR, ...)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
+                   help="progress display: a bar on a terminal, plain log lines otherwise")
+    _common(p)
+    p.set_defaults(handler=cmd_train)
+
+
+def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.max_steps is not None:
+        overrides.append(f"optim.steps={args.max_steps}")
+    if not args.resume:
+        if ckpt.checkpoint_paths(args.out):
+            raise InfoGANError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+        return resolve_config(args.preset or ("mnist" if args.config is None else None), args.config, overrides), None
+    snapshot = ckpt.load_snapshot(ckpt.latest_checkpoint(args.out))
+    config = snapshot.config
+    if args.preset or args.config:
+        config = resolve_config(args.preset, args.config, [])
+        check_resumable(snapshot.config, config)
+    for text in overrides:
+        key, value = parse_override(text)
+        config = config.replace(**{key: value})
+    return config, snapshot
+
+
+def cmd_train(args) -> int:
+    config, snapshot = _train_config(args)
+    if args.dry_run:
+        import yaml
+
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    images, _ = load_split(config.data.dataset, "train", args.data_dir)
+    progress = None if args.progress == "auto" else args.progress == "bar"
+    trainer = Trainer(config, images, run_dir=args.out, device=args.device, progress=progress)
+    if snapshot is not None:
+        trainer.restore(snapshot)
+        print(f"resuming {args.out} at step {trainer.step}", file=sys.stderr)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        print(f"\nstopped at step {trainer.step}; a checkpoint was saved. Continue with:\n"
+              f"  infogan train --resume --out {args.out}", file=sys.stderr)
+        return 130
+    print(f"trained {trainer.step} steps; run directory: {args.out}")
+    return 0
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+
+
+def _add_evaluate(commands) -> None:
+    p = commands.add_parser("evaluate", help="clustering metrics on the test split and information bounds")
+    p.add_argument("model", type=Path, help="run directory, export folder or .safetensors file")
+    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--samples", type=_positive_int, default=10000, help="fresh samples for the information bounds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="JSON file to write (default: MODEL/evaluation.json for a run directory)")
+    p.add_argument("--data-dir", type=Path)
+    _common(p)
+    p.set_defaults(handler=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    model = _load(args)
+    images, labels = load_split(model.config.data.dataset, args.split, args.data_dir)
+    result = {"split": args.split, **evaluate(model, images, labels, args.samples, args.seed)}
+    for name, metrics in result["clustering"].items():
+        print(f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
+    for name, info in result["information"].items():
+        bound = info.get("mi_lower_bound")
+        print(f"{name}: information bound {bound:.4f}" if bound is not None else f"{name}: loss {info['loss']:.4f}")
+    out = args.out or (args.model / "evaluation.json" if args.model.is_dir() else None)
+    if out is not None:
+        _write_text(out, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
+# -- sample and traverse -----------------------------------------------------------------------
+
+
+def _add_sample(commands) -> None:
+    p = commands.add_parser("sample", help="a grid of generated images, with chosen codes")
+    p.add_argument("model", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
+    p.add_argument("-n", "--count", type=_positive_int, default=64)
+    p.add_argument("--columns", type=_positive_int, default=8)
+    p.add_argument("--code", action="append", default=[], metavar="NAME=VALUE",
+                   help="fix a code for every image, e.g. --code c1=7 --code c2=1.5")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+    p.set_defaults(handler=cmd_sample)
+
+
+def cmd_sample(args) -> int:
+    model = _load(args)
+    codes = dict(_parse_code(text) for text in args.code)
+    images = model.generate(args.count, codes, seed=args.seed)
+    save_image_atomically(grid(images, args.columns), args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _parse_code(text: str) -> tuple[str, float]:
+    name, value = parse_override(text)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InfoGANError(f"--code {text!r} must look like NAME=NUMBER, e.g. c1=3 or c2=-1.5")
+    return name, value
+
+
+def _add_traverse(commands) -> None:
+    p = commands.add_parser("traverse", help="vary one code along the columns, others fixed (paper Fig. 2)")
+    p.add_argument("model", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
+    p.add_argument("--code", help="code to vary, e.g. c2 (default: every code, one panel each)")
+    p.add_argument("--range", nargs=2, type=float, default=(-2.0, 2.0), metavar=("LOW", "HIGH"),
+                   help="sweep of a continuous code (default -2 2)")
+    p.add_argument("--steps", type=_positive_int, default=10, help="columns of a continuous sweep")
+    p.add_argument("--rows", type=_positive_int, default=10, help="rows when they are random draws")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+    p.set_defaults(handler=cmd_traverse)
+
+
+def cmd_traverse(args) -> int:
+    model = _load(args)
+    names = [args.code] if args.code else model.spec.code_names
+    if not names:
+        raise InfoGANError("this model has no latent codes to traverse")
+    panels = []
+    for name in names:
+        rng = torch.Generator().manual_seed(args.seed)
+        latent, columns = traversal_latents(model.spec, name, args.steps, args.rows, tuple(args.range), rng)
+        panels.append(grid(model.generate_from(latent), columns))
+    save_image_atomically(stack_panels(panels), args.out)
+    print(f"wrote {args.out} ({', '.join(names)})")
+    return 0
+
+
+# -- encode and export -------------------------------------------------------------------------
+
+
+def _add_encode(commands) -> None:
+    p = commands.add_parser("encode", help="predict the codes of real images (image files or an IDX file)")
+    p.add_argument("model", type=Path)
+    p.add_argument("inputs", nargs="+", type=Path, help="PNG/JPEG files or IDX image files (.gz or not)")
+    p.add_argument("--out", required=True, type=Path, help=".csv (with a header) or .npy (N x codes)")
+    _common(p)
+    p.set_defaults(handler=cmd_encode)
+
+
+def cmd_encode(args) -> int:
+    if args.out.suffix not in (".csv", ".npy"):
+        raise InfoGANError(f"--out {args.out} must end in .csv or .npy")
+    model = _load(args)
+    images, sources = read_inputs(args.inputs, model.config.model.image_channels, model.config.model.image_size)
+    codes = model.encode(images)
+    names = list(codes)
+    table = np.stack([codes[n].float().numpy() for n in names], axis=1) if names else np.zeros((len(sources), 0))
+    if args.out.suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, table.astype(np.float32))
+        _write_bytes(args.out, buffer.getvalue())
+    else:
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["source", *names])
+        for source, row in zip(sources, table):
+            writer.writerow([source, *(_format_code(model, n, v) for n, v in zip(names, row))])
+        _write_text(args.out, text.getvalue())
+    print(f"wrote {args.out}: {len(sources)} images, columns {', '.join(names)}")
+    return 0
+
+
+def _format_code(model: InfoGAN, name: str, value: float) -> str:
+    kind, _ = model.spec.locate(name)
+    return str(int(value)) if kind == "categorical" else f"{value:.6f}"
+
+
+def _add_export(commands) -> None:
+    p = commands.add_parser("export", help="write model.safetensors and config.json (no pickle)")
+    p.add_argument("model", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder to write")
+    _common(p)
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args) -> int:
+    folder = _load(args).export(args.out)
+    print(f"wrote {folder}/model.safetensors and {folder}/config.json")
+    return 0
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _load(args) -> InfoGAN:
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return load(args.model, device)
+
+
+def _write_bytes(path: Path, payload: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_bytes(path, text.encode("utf-8"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Typed, frozen training configuration: load from YAML, TOML or JSON, override, validate, save.
+
+Every section is a frozen dataclass. Unknown keys, wrong types and out-of-range values raise
+`InfoGANError` naming the key, so a typo in a config file never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InfoGANError
+
+ADVERSARIAL_LOSSES = ("nonsaturating", "least_squares")
+CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
+INFO_UPDATES = ("both", "generator_q", "joint")
+PRIORS = ("uniform", "normal")
+OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
+DATASETS = ("mnist", "fashion-mnist")
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise InfoGANError(f"config: {key} {message}")
+
+
+def _require_choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    _require(value in choices, key, f"is {value!r}; choose one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """Generator input: noise plus categorical and continuous codes."""
+
+    noise_dim: int = 62
+    noise_prior: str = "uniform"
+    categorical: tuple[int, ...] = (10,)
+    continuous: int = 2
+    continuous_prior: str = "uniform"
+
+    def __post_init__(self) -> None:
+        _require(self.noise_dim >= 0, "latent.noise_dim", "must be 0 or more")
+        _require(self.continuous >= 0, "latent.continuous", "must be 0 or more")
+        for k in self.categorical:
+            _require(k >= 2, "latent.categorical", f"has a code with {k} values; each needs 2 or more")
+        _require(
+            self.noise_dim + sum(self.categorical) + self.continuous > 0,
+            "latent",
+            "is empty; give noise_dim, categorical or continuous a size",
+        )
+        _require_choice(self.noise_prior, PRIORS, "latent.noise_prior")
+        _require_choice(self.continuous_prior, PRIORS, "latent.continuous_prior")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network family and its knobs. The image range follows the output activation."""
+
+    architecture: str = "mnist"
+    image_channels: int = 1
+    image_size: int = 28
+    leaky_slope: float = 0.1
+    output_activation: str = "sigmoid"
+
+    def __post_init__(self) -> None:
+        from .models import ARCHITECTURES  # late import: models depend on config
+
+        _require_choice(self.architecture, tuple(ARCHITECTURES), "model.architecture")
+        _require(self.image_channels in (1, 3), "model.image_channels", "must be 1 or 3")
+        _require(0.0 <= self.leaky_slope < 1.0, "model.leaky_slope", "must be in [0, 1)")
+        _require_choice(self.output_activation, OUTPUT_ACTIVATIONS, "model.output_activation")
+        ARCHITECTURES[self.architecture].check(self)
+
+    @property
+    def image_range(self) -> tuple[float, float]:
+        """The pixel range the generator produces and real data is scaled to."""
+        return (0.0, 1.0) if self.output_activation == "sigmoid" else (-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The objective V(D, G) - lambda * L_I and which parameters the info term trains."""
+
+    adversarial: str = "nonsaturating"
+    continuous_info: str = "fixed_std"
+    lambda_categorical: float = 1.0
+    lambda_continuous: float = 1.0
+    info_update: str = "both"
+
+    def __post_init__(self) -> None:
+        _require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
+        _require_choice(self.continuous_info, CONTINUOUS_INFO_LOSSES, "loss.continuous_info")
+        _require_choice(self.info_update, INFO_UPDATES, "loss.info_update")
+        _require(self.lambda_categorical >= 0, "loss.lambda_categorical", "must be 0 or more")
+        _require(self.lambda_continuous >= 0, "loss.lambda_continuous", "must be 0 or more")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam settings, batch size and length of training."""
+
+    lr_d: float = 2e-4
+    lr_g: float = 1e-3
+    lr_info: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 128
+    steps: int = 5000
+
+    def __post_init__(self) -> None:
+        for name in ("lr_d", "lr_g", "lr_info"):
+            _require(0 < getattr(self, name) < 1, f"optim.{name}", "must be in (0, 1)")
+        for name in ("beta1", "beta2"):
+            _require(0 <= getattr(self, name) < 1, f"optim.{name}", "must be in [0, 1)")
+        _require(self.batch_size >= 2, "optim.batch_size", "must be 2 or more (batch norm)")
+        _require(self.steps >= 1, "optim.steps", "must be 1 or more")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set trains the model (its training split; labels are never used)."""
+
+    dataset: str = "mnist"
+
+    def __post_init__(self) -> None:
+        _require_choice(self.dataset, DATASETS, "data.dataset")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """How often to log metrics, draw progress images and write checkpoints (in steps)."""
+
+    log_every: int = 50
+    image_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("log_every", "image_every", "checkpoint_every", "keep_checkpoints"):
+            _require(getattr(self, name) >= 1, f"logging.{name}", "must be 1 or more")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A complete, resolved training configuration."""
+
+    seed: int = 0
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists), ready for YAML or JSON."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with dotted-key overrides applied, e.g. replace(**{"optim.steps": 10})."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            _set_dotted(data, key, value)
+        return config_from_dict(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building from plain data
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a validated Config from nested plain data; missing keys take their defaults."""
+    return _build(Config, data, "")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise InfoGANError(f"config: {where} must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InfoGANError(
+            f"config: unknown key {prefix}{unknown[0]!s}; keys allowed at {where}: "
+            + ", ".join(sorted(known))
+        )
+    values = {name: _coerce(hints[name], data[name], prefix + name) for name in data}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise InfoGANError(f"config: {key} must be a list of whole numbers, got {value!r}")
+        return tuple(_coerce(int, v, key) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type {hint}")  # programming error, not user input
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InfoGANError(f"config: {key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InfoGANError(f"config: {key} must be a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InfoGANError(f"config: {key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise InfoGANError(f"config: {key} must be text, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint}")
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            raise InfoGANError(f"config: unknown key {key!r} (no section {part!r})")
+        node = child
+    if parts[-1] not in node:
+        raise InfoGANError(f"config: unknown key {key!r}")
+    node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# Files, presets and overrides
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML, TOML or JSON file into plain data, with a clear error when it is malformed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InfoGANError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InfoGANError(f"config file {path} cannot be read: {exc}") from None
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InfoGANError(f"config file {path} is not valid {path.suffix or 'YAML'}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InfoGANError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with the package."""
+    folder = resources.files("infogan") / "presets"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The plain data of a shipped preset."""
+    if name not in preset_names():
+        raise InfoGANError(f"unknown preset {name!r}; choose one of {', '.join(preset_names())}")
+    text = (resources.files("infogan") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split 'optim.steps=100' into a key and a YAML-parsed value."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InfoGANError(f"override {text!r} must look like section.key=value (e.g. optim.steps=100)")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def resolve_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: typing.Iterable[str] = (),
+) -> Config:
+    """Preset, then config file, then `key=value` overrides, each on top of the last."""
+    data: dict[str, Any] = load_preset(preset) if preset else {}
+    if config_file is not None:
+        _merge(data, read_config_file(config_file))
+    config = config_from_dict(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        config = config.replace(**{key: value})
+    return config
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

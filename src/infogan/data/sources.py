@@ -1,0 +1,172 @@
+"""Where the IDX data sets live: known files and checksums, lookup order, verified download.
+
+Lookup order for a data set NAME: an explicit data directory, then $INFOGAN_DATA_DIR, then the
+user cache (`$XDG_CACHE_HOME/infogan` or `~/.cache/infogan`), then /usr/share/datasets. In each
+root the files may sit in `ROOT/NAME/` or directly in `ROOT/`, gzip-compressed or not.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InfoGANError
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+DEBIAN_ROOT = Path("/usr/share/datasets")
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    """A data set of four IDX files: SHA-256 of each uncompressed file, and download mirrors."""
+
+    name: str
+    sha256: dict[str, str]
+    mirrors: tuple[str, ...]
+
+
+IDX_DATASETS = {
+    "mnist": IdxDataset(
+        "mnist",
+        {
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+    ),
+    "fashion-mnist": IdxDataset(
+        "fashion-mnist",
+        {
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """The per-user cache where downloads go."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "infogan"
+
+
+def search_roots(data_dir: str | Path | None = None) -> list[Path]:
+    """Data roots in lookup order."""
+    roots = [Path(data_dir)] if data_dir else []
+    if os.environ.get("INFOGAN_DATA_DIR"):
+        roots.append(Path(os.environ["INFOGAN_DATA_DIR"]))
+    return [*roots, cache_dir(), DEBIAN_ROOT]
+
+
+def find_file(name: str, filename: str, roots: Sequence[Path]) -> Path | None:
+    """The first existing copy of `filename` (plain or .gz) of data set `name` under `roots`."""
+    for root in roots:
+        for folder in (root / name, root):
+            for candidate in (folder / f"{filename}.gz", folder / filename):
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def download_file(dataset: IdxDataset, filename: str, target_dir: Path, mirrors: Sequence[str]) -> Path:
+    """Fetch `filename`.gz from the first mirror that serves it with the right contents.
+
+    The file is written to a temporary name, verified, then renamed: a failed or interrupted
+    download never leaves a file that looks complete.
+    """
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{filename}.gz"
+    problems = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + f"/{filename}.gz"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                payload = response.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            problems.append(f"{url}: {getattr(exc, 'reason', exc)}")
+            continue
+        try:
+            digest = hashlib.sha256(gzip.decompress(payload)).hexdigest()
+        except (OSError, EOFError) as exc:
+            problems.append(f"{url}: not a gzip file ({exc})")
+            continue
+        if digest != dataset.sha256[filename]:
+            problems.append(f"{url}: wrong contents (SHA-256 {digest[:12]}...)")
+            continue
+        _write_atomically(target, payload)
+        return target
+    raise InfoGANError(f"could not download {filename} of {dataset.name}:\n  " + "\n  ".join(problems))
+
+
+def _write_atomically(target: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def locate(
+    name: str,
+    split: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+) -> tuple[Path, Path]:
+    """Paths of the (images, labels) files of one split, downloading into the cache if needed."""
+    if name not in IDX_DATASETS:
+        raise InfoGANError(f"unknown data set {name!r}; choose one of {', '.join(IDX_DATASETS)}")
+    if split not in SPLIT_FILES:
+        raise InfoGANError(f"unknown split {split!r}; choose train or test")
+    dataset = IDX_DATASETS[name]
+    roots = search_roots(data_dir)
+    paths = []
+    for filename in SPLIT_FILES[split]:
+        found = find_file(name, filename, roots)
+        if found is None and download:
+            found = _download_or_explain(dataset, filename, roots, mirrors)
+        if found is None:
+            raise InfoGANError(_missing_message(dataset, filename, roots))
+        paths.append(found)
+    return paths[0], paths[1]
+
+
+def _download_or_explain(
+    dataset: IdxDataset, filename: str, roots: Sequence[Path], mirrors: Sequence[str] | None
+) -> Path:
+    try:
+        return download_file(dataset, filename, cache_dir() / dataset.name, mirrors or dataset.mirrors)
+    except InfoGANError as exc:
+        raise InfoGANError(f"{_missing_message(dataset, filename, roots)}\n{exc}") from None
+
+
+def _missing_message(dataset: IdxDataset, filename: str, roots: Sequence[Path]) -> str:
+    where = "\n  ".join(str(r / dataset.name) for r in roots)
+    return (
+        f"{dataset.name}: {filename}[.gz] was not found in any of:\n  {where}\n"
+        f"Put the four {dataset.name} IDX files in one of these folders (or pass --data-dir / "
+        "set INFOGAN_DATA_DIR to a folder holding them), or connect to the internet to download them."
+    )

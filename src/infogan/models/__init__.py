@@ -1,0 +1,40 @@
+"""Network registry: an architecture name maps to its generator, discriminator and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from .heads import QHeads, QOutput
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
+    from ..latent import LatentSpec
+
+
+@dataclass(frozen=True)
+class Architecture:
+    generator: Callable[..., nn.Module]
+    discriminator: Callable[..., nn.Module]
+    check: Callable[[ModelConfig], None]
+
+
+def _mnist() -> Architecture:
+    from .mnist import MnistDiscriminator, MnistGenerator, check_mnist_config
+
+    return Architecture(MnistGenerator, MnistDiscriminator, check_mnist_config)
+
+
+ARCHITECTURES: dict[str, Architecture] = {"mnist": _mnist()}
+
+
+def build_networks(config: ModelConfig, spec: LatentSpec) -> tuple[nn.Module, nn.Module]:
+    """A fresh (generator, discriminator-with-Q) pair for the configured architecture."""
+    arch = ARCHITECTURES[config.architecture]
+    return arch.generator(config, spec), arch.discriminator(config, spec)
+
+
+__all__ = ["ARCHITECTURES", "Architecture", "QHeads", "QOutput", "build_networks"]

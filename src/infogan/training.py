@@ -1,0 +1,156 @@
+"""One InfoGAN training step under each info-term convention, and the state that steps need.
+
+Conventions for which parameters the info term L_I trains (config `loss.info_update`):
+- "both" (the authors' code): lambda * L_I is added to D's loss, so D's optimiser trains the
+  trunk and the Q head with it, and to G's loss, so G's optimiser trains G with it.
+- "generator_q" (many PyTorch ports): the Q head sits in G's optimiser; G's loss carries
+  lambda * L_I; D's optimiser (trunk + real/fake head) sees only the adversarial loss.
+- "joint": D and G steps are purely adversarial; a third optimiser over all of G and D takes
+  a step on lambda * L_I alone, after a fresh generator forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import Config
+from .latent import Latent, LatentSpec
+from .losses import categorical_mi_bounds, discriminator_loss, generator_loss, info_terms
+
+
+@dataclass
+class Optimizers:
+    """The Adam optimisers of one run; `info` exists only under the "joint" convention."""
+
+    d: torch.optim.Optimizer
+    g: torch.optim.Optimizer
+    info: torch.optim.Optimizer | None = None
+
+    def named(self) -> dict[str, torch.optim.Optimizer]:
+        pairs = {"d": self.d, "g": self.g, "info": self.info}
+        return {name: opt for name, opt in pairs.items() if opt is not None}
+
+
+def build_optimizers(config: Config, generator: nn.Module, discriminator: nn.Module) -> Optimizers:
+    """Adam optimisers whose parameter sets follow `config.loss.info_update`."""
+    optim = config.optim
+    betas = (optim.beta1, optim.beta2)
+
+    def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(list(params), lr=lr, betas=betas)
+
+    rule = config.loss.info_update
+    if rule == "both":
+        return Optimizers(adam(discriminator.parameters(), optim.lr_d), adam(generator.parameters(), optim.lr_g))
+    d = adam(discriminator.adversarial_parameters(), optim.lr_d)
+    if rule == "generator_q":
+        return Optimizers(d, adam([*generator.parameters(), *discriminator.q_parameters()], optim.lr_g))
+    everything = [*generator.parameters(), *discriminator.parameters()]
+    return Optimizers(d, adam(generator.parameters(), optim.lr_g), adam(everything, optim.lr_info))
+
+
+def set_trainable(module: nn.Module, trainable: Iterable[nn.Parameter]) -> None:
+    """requires_grad on exactly the parameters in `trainable` among `module`'s parameters."""
+    keep = {id(p) for p in trainable}
+    for param in module.parameters():
+        param.requires_grad_(id(param) in keep)
+
+
+@dataclass
+class StepContext:
+    """What one training step needs besides the batch."""
+
+    config: Config
+    spec: LatentSpec
+    generator: nn.Module
+    discriminator: nn.Module
+    optimizers: Optimizers
+
+
+def stat_names(spec: LatentSpec) -> list[str]:
+    """Names of the values `train_step` returns, in order."""
+    names = ["d_loss", "g_loss", "d_real", "d_fake"]
+    names += [f"mi_{n}" for n in spec.categorical_names]
+    names += [f"info_loss_{n}" for n in spec.continuous_names]
+    return names
+
+
+def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent) -> torch.Tensor:
+    """One D update and one G update (and an info update under "joint").
+
+    Returns the detached statistics named by `stat_names` as one tensor, so the caller decides
+    when to synchronise with the device.
+    """
+    fake = ctx.generator(ctx.spec.to_input(latent))
+    d_loss, real_logits, fake_logits, info = discriminator_phase(ctx, real, fake, latent)
+    g_loss = generator_phase(ctx, fake, latent)
+    if ctx.optimizers.info is not None:
+        info = info_phase(ctx, latent)
+    probabilities = _real_fake_scores(real_logits, fake_logits, ctx.config.loss.adversarial)
+    mi = categorical_mi_bounds(ctx.spec, info.categorical)
+    return torch.cat([torch.stack([d_loss, g_loss, *probabilities]), mi, info.continuous]).detach()
+
+
+def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor, latent: Latent):
+    """D's optimiser steps on the adversarial loss (plus lambda * L_I under "both")."""
+    loss_cfg = ctx.config.loss
+    d_opt = ctx.optimizers.d
+    set_trainable(ctx.discriminator, _params(d_opt))
+    d_opt.zero_grad(set_to_none=True)
+    real_logits, _ = ctx.discriminator(real, with_q=False)
+    fake_logits, q = ctx.discriminator(fake.detach(), with_q=True)
+    adversarial = discriminator_loss(real_logits, fake_logits, loss_cfg.adversarial)
+    info = _info(ctx, q, latent)
+    loss = adversarial + info.total if loss_cfg.info_update == "both" else adversarial
+    loss.backward()
+    d_opt.step()
+    return adversarial.detach(), real_logits.detach(), fake_logits.detach(), _detached(info)
+
+
+def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent) -> torch.Tensor:
+    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint")."""
+    g_opt = ctx.optimizers.g
+    set_trainable(ctx.discriminator, _params(g_opt))  # D's own weights stay frozen here
+    g_opt.zero_grad(set_to_none=True)
+    fake_logits, q = ctx.discriminator(fake, with_q=True)
+    adversarial = generator_loss(fake_logits, ctx.config.loss.adversarial)
+    loss = adversarial if ctx.config.loss.info_update == "joint" else adversarial + _info(ctx, q, latent).total
+    loss.backward()
+    g_opt.step()
+    return adversarial.detach()
+
+
+def info_phase(ctx: StepContext, latent: Latent):
+    """The "joint" convention's third optimiser steps on lambda * L_I over all of G and D."""
+    info_opt = ctx.optimizers.info
+    set_trainable(ctx.discriminator, ctx.discriminator.parameters())
+    info_opt.zero_grad(set_to_none=True)
+    _, q = ctx.discriminator(ctx.generator(ctx.spec.to_input(latent)), with_q=True)
+    info = _info(ctx, q, latent)
+    info.total.backward()
+    info_opt.step()
+    return _detached(info)
+
+
+def _info(ctx: StepContext, q, latent: Latent):
+    loss = ctx.config.loss
+    return info_terms(q, latent, loss.continuous_info, loss.lambda_categorical, loss.lambda_continuous)
+
+
+def _detached(info):
+    return type(info)(info.total.detach(), info.categorical.detach(), info.continuous.detach())
+
+
+def _params(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _real_fake_scores(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> list[torch.Tensor]:
+    """Mean D(x) and D(G(z)): probabilities for the logistic loss, raw scores for least squares."""
+    if kind == "nonsaturating":
+        return [torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
+    return [real_logits.mean(), fake_logits.mean()]
