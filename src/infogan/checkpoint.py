@@ -92,7 +92,7 @@ def load_snapshot(path: str | Path, device: str | torch.device = "cpu") -> Snaps
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             raw_meta = (handle.metadata() or {}).get("infogan")
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise InfoGANError(
             f"{path} is not a readable safetensors file ({exc}); it is damaged or not a checkpoint"
@@ -136,7 +136,11 @@ def _unflatten_optimizer(info: dict[str, Any], tensors: dict[str, dict[str, torc
         state[int(index)] = dict(entries)
     for index, entries in info["scalars"].items():
         state.setdefault(int(index), {}).update(entries)
-    return {"state": state, "param_groups": info["param_groups"]}
+    groups = [
+        {key: tuple(value) if isinstance(value, list) and key != "params" else value for key, value in group.items()}
+        for group in info["param_groups"]
+    ]  # JSON turned tuples such as Adam's betas into lists
+    return {"state": state, "param_groups": groups}
 
 
 def checkpoint_paths(run_dir: str | Path) -> list[Path]:

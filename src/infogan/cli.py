@@ -75,15 +75,25 @@ def _add_train(commands) -> None:
     p.add_argument("--out", required=True, type=Path, help="run directory (created; must be new unless --resume)")
     p.add_argument("--preset", choices=preset_names(), help="start from a shipped preset (default: mnist)")
     p.add_argument("--config", type=Path, help="YAML, TOML or JSON file applied on top of the preset")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one key, e.g. --set loss.lambda_continuous=0.5 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set loss.lambda_continuous=0.5 (repeatable)",
+    )
     p.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
     p.add_argument("--max-steps", type=_positive_int, help="training steps (same as --set optim.steps=N)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--data-dir", type=Path, help="folder holding the data set files (else INFOGAN_DATA_DIR, ...)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
-                   help="progress display: a bar on a terminal, plain log lines otherwise")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines"),
+        default="auto",
+        help="progress display: a bar on a terminal, plain log lines otherwise",
+    )
     _common(p)
     p.set_defaults(handler=cmd_train)
 
@@ -125,8 +135,11 @@ def cmd_train(args) -> int:
     try:
         trainer.fit()
     except KeyboardInterrupt:
-        print(f"\nstopped at step {trainer.step}; a checkpoint was saved. Continue with:\n"
-              f"  infogan train --resume --out {args.out}", file=sys.stderr)
+        print(
+            f"\nstopped at step {trainer.step}; a checkpoint was saved. Continue with:\n"
+            f"  infogan train --resume --out {args.out}",
+            file=sys.stderr,
+        )
         return 130
     print(f"trained {trainer.step} steps; run directory: {args.out}")
     return 0
@@ -172,8 +185,13 @@ def _add_sample(commands) -> None:
     p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
     p.add_argument("-n", "--count", type=_positive_int, default=64)
     p.add_argument("--columns", type=_positive_int, default=8)
-    p.add_argument("--code", action="append", default=[], metavar="NAME=VALUE",
-                   help="fix a code for every image, e.g. --code c1=7 --code c2=1.5")
+    p.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fix a code for every image, e.g. --code c1=7 --code c2=1.5",
+    )
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(handler=cmd_sample)
@@ -200,8 +218,14 @@ def _add_traverse(commands) -> None:
     p.add_argument("model", type=Path)
     p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
     p.add_argument("--code", help="code to vary, e.g. c2 (default: every code, one panel each)")
-    p.add_argument("--range", nargs=2, type=float, default=(-2.0, 2.0), metavar=("LOW", "HIGH"),
-                   help="sweep of a continuous code (default -2 2)")
+    p.add_argument(
+        "--range",
+        nargs=2,
+        type=float,
+        default=(-2.0, 2.0),
+        metavar=("LOW", "HIGH"),
+        help="sweep of a continuous code (default -2 2)",
+    )
     p.add_argument("--steps", type=_positive_int, default=10, help="columns of a continuous sweep")
     p.add_argument("--rows", type=_positive_int, default=10, help="rows when they are random draws")
     p.add_argument("--seed", type=int, default=0)

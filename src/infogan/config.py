@@ -68,7 +68,7 @@ class ModelConfig:
     architecture: str = "mnist"
     image_channels: int = 1
     image_size: int = 28
-    leaky_slope: float = 0.1
+    leaky_slope: float = 0.01
     output_activation: str = "sigmoid"
 
     def __post_init__(self) -> None:
@@ -192,8 +192,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise InfoGANError(
-            f"config: unknown key {prefix}{unknown[0]!s}; keys allowed at {where}: "
-            + ", ".join(sorted(known))
+            f"config: unknown key {prefix}{unknown[0]!s}; keys allowed at {where}: " + ", ".join(sorted(known))
         )
     values = {name: _coerce(hints[name], data[name], prefix + name) for name in data}
     return cls(**values)

@@ -84,12 +84,8 @@ class LatentSpec:
     ) -> Latent:
         """Draw a batch from the priors, using `generator` for all randomness."""
         noise = _draw(self.noise_prior, (batch_size, self.noise_dim), generator, device)
-        cats = [
-            torch.randint(k, (batch_size,), generator=generator, device=device) for k in self.categorical
-        ]
-        categorical = (
-            torch.stack(cats, dim=1) if cats else torch.zeros(batch_size, 0, dtype=torch.long, device=device)
-        )
+        cats = [torch.randint(k, (batch_size,), generator=generator, device=device) for k in self.categorical]
+        categorical = torch.stack(cats, dim=1) if cats else torch.zeros(batch_size, 0, dtype=torch.long, device=device)
         continuous = _draw(self.continuous_prior, (batch_size, self.continuous), generator, device)
         return Latent(noise, categorical, continuous)
 

@@ -46,9 +46,7 @@ def categorical_info_losses(logits: list[torch.Tensor], codes: torch.Tensor) -> 
     return torch.stack([F.cross_entropy(lg, codes[:, i]) for i, lg in enumerate(logits)])
 
 
-def continuous_info_losses(
-    mean: torch.Tensor, log_std: torch.Tensor, codes: torch.Tensor, kind: str
-) -> torch.Tensor:
+def continuous_info_losses(mean: torch.Tensor, log_std: torch.Tensor, codes: torch.Tensor, kind: str) -> torch.Tensor:
     """Per-code loss of each continuous code, shape (n_continuous,).
 
     fixed_std: Gaussian NLL with std 1 (the authors' code); learned_std: Gaussian NLL with Q's

@@ -26,9 +26,7 @@ def read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InfoGANError(
-            f"{path} is a damaged gzip file ({exc}); delete it and download it again"
-        ) from None
+        raise InfoGANError(f"{path} is a damaged gzip file ({exc}); delete it and download it again") from None
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -50,8 +48,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     if actual != expected:
         problem = "truncated" if actual < expected else "longer than its header says"
         raise InfoGANError(
-            f"{source} is {problem}: header {shape} needs {expected} bytes of data, found {actual}; "
-            "download it again"
+            f"{source} is {problem}: header {shape} needs {expected} bytes of data, found {actual}; download it again"
         )
     return np.frombuffer(data, dtype=_DTYPES[dtype_code], offset=header).reshape(shape)
 

@@ -1,0 +1,62 @@
+"""Shared fixtures: slices of the real MNIST files in ../shared/data (or $INFOGAN_DATA_DIR)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from infogan.config import config_from_dict
+from infogan.data import load_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the slow tests (full training runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow; run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The folder holding mnist/ and fashion-mnist/ IDX files."""
+    candidates = [os.environ.get("INFOGAN_DATA_DIR"), REPO.parent / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "mnist").is_dir():
+            return Path(candidate)
+    pytest.fail("MNIST files not found: set INFOGAN_DATA_DIR to a folder holding mnist/ (e.g. ../shared/data)")
+
+
+@pytest.fixture(scope="session")
+def mnist_train(data_dir) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_split("mnist", "train", data_dir, download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_test(data_dir) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_split("mnist", "test", data_dir, download=False)
+
+
+@pytest.fixture(scope="session")
+def train_slice(mnist_train) -> torch.Tensor:
+    return mnist_train[0][:512]
+
+
+def tiny_config(**overrides):
+    """The MNIST preset shrunk to a few cheap steps."""
+    data = {
+        "optim": {"batch_size": 16, "steps": 4},
+        "logging": {"log_every": 2, "image_every": 2, "checkpoint_every": 2, "tensorboard": False},
+    }
+    config = config_from_dict(data)
+    return config.replace(**overrides) if overrides else config

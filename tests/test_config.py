@@ -1,0 +1,105 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infogan.config import Config, config_from_dict, preset_names, resolve_config, save_config
+from infogan.errors import InfoGANError
+
+
+def test_defaults_follow_the_authors_mnist_setting():
+    config = Config()
+    assert config.latent.noise_dim == 62 and config.latent.categorical == (10,) and config.latent.continuous == 2
+    assert (config.optim.lr_d, config.optim.lr_g, config.optim.beta1) == (2e-4, 1e-3, 0.5)
+    assert (config.optim.batch_size, config.optim.steps) == (128, 5000)
+    assert config.loss.adversarial == "nonsaturating"
+    assert config.loss.continuous_info == "fixed_std"
+    assert config.loss.info_update == "both"
+    assert (config.loss.lambda_categorical, config.loss.lambda_continuous) == (1.0, 1.0)
+
+
+def test_mnist_preset_equals_defaults():
+    assert resolve_config("mnist") == Config()
+    assert "fashion-mnist" in preset_names()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"optim": {"stepz": 3}}, "unknown key optim.stepz"),
+        ({"colour": 1}, "unknown key colour"),
+        ({"optim": {"steps": "many"}}, "optim.steps must be a whole number"),
+        ({"optim": {"lr_d": -1.0}}, "optim.lr_d"),
+        ({"latent": {"categorical": [10, 1]}}, "each needs 2 or more"),
+        ({"latent": {"noise_dim": 0, "categorical": [], "continuous": 0}}, "latent is empty"),
+        ({"loss": {"info_update": "sometimes"}}, "choose one of both, generator_q, joint"),
+        ({"model": {"image_size": 64}}, "model.image_size"),
+        ({"optim": 5}, "optim must be a mapping"),
+        ({"logging": {"tensorboard": "yes"}}, "true or false"),
+    ],
+)
+def test_bad_values_name_the_key(data, message):
+    with pytest.raises(InfoGANError, match=message):
+        config_from_dict(data)
+
+
+def test_overrides_and_files_layer_in_order(tmp_path):
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("optim:\n  steps: 7\nloss:\n  lambda_continuous: 0.5\n")
+    config = resolve_config("mnist", yaml_file, ["optim.steps=9", "latent.categorical=[10, 3]"])
+    assert config.optim.steps == 9 and config.loss.lambda_continuous == 0.5
+    assert config.latent.categorical == (10, 3)
+    toml_file = tmp_path / "c.toml"
+    toml_file.write_text("[optim]\nsteps = 11\n")
+    assert resolve_config(None, toml_file).optim.steps == 11
+    json_file = tmp_path / "c.json"
+    json_file.write_text(json.dumps({"seed": 3}))
+    assert resolve_config(None, json_file).seed == 3
+
+
+def test_saved_config_reads_back_equal(tmp_path):
+    config = Config().replace(**{"latent.categorical": [4, 5], "optim.steps": 3})
+    save_config(config, tmp_path / "config.yaml")
+    assert resolve_config(None, tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.yaml", "optim: [1, 2\n", "not valid"),
+        ("bad.toml", "optim = = 1", "not valid"),
+        ("list.yaml", "- 1\n- 2\n", "must hold a mapping"),
+    ],
+)
+def test_malformed_files_get_clear_errors(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InfoGANError, match=message):
+        resolve_config(None, path)
+
+
+def test_missing_file_and_bad_override():
+    with pytest.raises(InfoGANError, match="does not exist"):
+        resolve_config(None, "/nonexistent/config.yaml")
+    with pytest.raises(InfoGANError, match="section.key=value"):
+        resolve_config("mnist", None, ["optim.steps"])
+    with pytest.raises(InfoGANError, match="unknown key"):
+        resolve_config("mnist", None, ["optim.nothing=1"])
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5))
+_sections = st.dictionaries(
+    st.sampled_from(["steps", "lr_d", "batch_size", "noise_dim", "categorical", "dataset", "x"]), _values, max_size=3
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["optim", "latent", "data", "seed", "loss"]), _sections | _values, max_size=3))
+def test_any_plain_data_gives_a_config_or_a_clear_error(data):
+    try:
+        config = config_from_dict(data)
+    except InfoGANError as exc:
+        assert str(exc).startswith("config")
+    else:
+        assert isinstance(config, Config)

@@ -1,0 +1,33 @@
+import numpy as np
+
+from infogan.evaluation import cluster_metrics
+
+
+def test_a_relabelled_perfect_clustering_scores_one():
+    labels = np.repeat(np.arange(10), 20)
+    permutation = np.random.default_rng(0).permutation(10)
+    result = cluster_metrics(permutation[labels], labels)
+    assert result["accuracy"] == 1.0 and abs(result["nmi"] - 1) < 1e-9 and abs(result["ari"] - 1) < 1e-9
+    assert [result["mapping"][permutation[c]] for c in range(10)] == list(range(10))
+
+
+def test_accuracy_uses_the_best_one_to_one_matching():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    predicted = np.array([1, 1, 0, 2, 2, 2, 0, 0, 0])  # two cluster-1s match class 0, one stray
+    result = cluster_metrics(predicted, labels)
+    assert result["accuracy"] == 8 / 9
+    assert result["confusion"][0] == [1, 0, 3]
+    assert result["mapping"] == [2, 0, 1]
+
+
+def test_merged_clusters_cannot_reach_full_accuracy():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 0, 0, 0, 1, 1])
+    assert cluster_metrics(predicted, labels)["accuracy"] == 4 / 6
+
+
+def test_more_clusters_than_classes():
+    labels = np.array([0, 0, 1, 1])
+    predicted = np.array([0, 3, 1, 1])
+    result = cluster_metrics(predicted, labels)
+    assert result["accuracy"] == 3 / 4 and len(result["mapping"]) == 4 and result["mapping"].count(-1) == 2

@@ -1,0 +1,136 @@
+import pytest
+import torch
+
+from conftest import tiny_config
+from infogan.latent import LatentSpec
+from infogan.losses import info_terms
+from infogan.models import build_networks
+from infogan.trainer import InMemoryBatches, Trainer
+from infogan.training import (
+    StepContext,
+    build_optimizers,
+    discriminator_phase,
+    generator_phase,
+    info_phase,
+    stat_names,
+    train_step,
+)
+
+
+def _context(info_update: str) -> tuple[StepContext, torch.Tensor]:
+    config = tiny_config(**{"loss.info_update": info_update})
+    spec = LatentSpec.from_config(config.latent)
+    torch.manual_seed(0)
+    g, d = build_networks(config.model, spec)
+    ctx = StepContext(config, spec, g, d, build_optimizers(config, g, d))
+    return ctx, torch.rand(16, 1, 28, 28)
+
+
+def _snapshot(module):
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def _changed(module, before):
+    return {name for name, p in module.named_parameters() if not torch.equal(p, before[name])}
+
+
+def _q_names(d):
+    ids = {id(p) for p in d.q_parameters()}
+    return {name for name, p in d.named_parameters() if id(p) in ids}
+
+
+def test_info_term_reaches_generator_and_q_but_not_the_real_fake_head():
+    config = tiny_config()
+    spec = LatentSpec.from_config(config.latent)
+    g, d = build_networks(config.model, spec)
+    latent = spec.sample(8)
+    _, q = d(g(spec.to_input(latent)))
+    info_terms(q, latent, "fixed_std", 1.0, 1.0).total.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.q_heads.parameters())
+    assert all(p.grad is None for p in d.d_head.parameters())
+
+
+@pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
+def test_discriminator_step_changes_only_its_own_parameters(info_update):
+    ctx, real = _context(info_update)
+    g_before, d_before = _snapshot(ctx.generator), _snapshot(ctx.discriminator)
+    latent = ctx.spec.sample(16)
+    fake = ctx.generator(ctx.spec.to_input(latent))
+    discriminator_phase(ctx, real, fake, latent)
+    assert _changed(ctx.generator, g_before) == set()
+    changed = _changed(ctx.discriminator, d_before)
+    q_names = _q_names(ctx.discriminator)
+    if info_update == "both":  # the info term trains trunk and Q through D's optimiser
+        assert changed == set(d_before)
+    else:  # adversarial only: trunk and real/fake head, never Q
+        assert changed == set(d_before) - q_names
+
+
+@pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
+def test_generator_step_changes_only_its_own_parameters(info_update):
+    ctx, _ = _context(info_update)
+    g_before, d_before = _snapshot(ctx.generator), _snapshot(ctx.discriminator)
+    latent = ctx.spec.sample(16)
+    generator_phase(ctx, ctx.generator(ctx.spec.to_input(latent)), latent)
+    assert _changed(ctx.generator, g_before) == set(g_before)
+    expected = _q_names(ctx.discriminator) if info_update == "generator_q" else set()
+    assert _changed(ctx.discriminator, d_before) == expected
+
+
+def test_joint_info_step_trains_generator_trunk_and_q_but_not_the_real_fake_head():
+    ctx, _ = _context("joint")
+    g_before, d_before = _snapshot(ctx.generator), _snapshot(ctx.discriminator)
+    info_phase(ctx, ctx.spec.sample(16))
+    assert _changed(ctx.generator, g_before) == set(g_before)
+    head = {name for name in d_before if name.startswith("d_head.")}
+    assert _changed(ctx.discriminator, d_before) == set(d_before) - head
+
+
+@pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
+@pytest.mark.parametrize("adversarial", ["nonsaturating", "least_squares"])
+@pytest.mark.parametrize("continuous", ["fixed_std", "learned_std", "squared_error"])
+def test_train_step_returns_finite_named_stats(info_update, adversarial, continuous):
+    ctx, real = _context(info_update)
+    ctx.config = ctx.config.replace(**{"loss.adversarial": adversarial, "loss.continuous_info": continuous})
+    stats = train_step(ctx, real, ctx.spec.sample(16))
+    assert stats.shape == (len(stat_names(ctx.spec)),) and torch.isfinite(stats).all()
+    assert not stats.requires_grad
+
+
+def test_info_bound_rises_on_real_mnist(train_slice):
+    config = tiny_config(**{"optim.steps": 40, "optim.batch_size": 32})
+    trainer = Trainer(config, train_slice)
+    first = train_step(trainer._context, trainer.batches.batch(0), trainer.spec.sample(32))
+    trainer.step = 1
+    trainer.fit()
+    last = train_step(trainer._context, trainer.batches.batch(40), trainer.spec.sample(32))
+    mi = stat_names(trainer.spec).index("mi_c1")
+    assert first[mi] < 1.0 < last[mi]
+
+
+def test_batches_depend_only_on_seed_and_step(train_slice):
+    a = InMemoryBatches(train_slice, 100, seed=1, image_range=(0.0, 1.0))
+    b = InMemoryBatches(train_slice, 100, seed=1, image_range=(-1.0, 1.0))
+    assert a.per_epoch == 5
+    assert torch.allclose(a.batch(7) * 2 - 1, b.batch(7))
+    assert a.batch(0).min() >= 0 and a.batch(0).max() <= 1
+    index_of = {bytes(img.numpy().tobytes()): i for i, img in enumerate(train_slice)}
+    epoch = torch.cat([a.batch(s) for s in range(5)])
+    seen = [index_of[bytes((img * 255).round().to(torch.uint8).numpy().tobytes())] for img in epoch]
+    assert len(set(seen)) == 500  # one epoch visits distinct images
+    assert seen != sorted(seen)  # in shuffled order
+
+
+def test_resume_equals_an_uninterrupted_run(train_slice):
+    config = tiny_config(**{"optim.steps": 6})
+    straight = Trainer(config, train_slice)
+    straight.fit()
+    first = Trainer(config.replace(**{"optim.steps": 3}), train_slice)
+    first.fit()
+    resumed = Trainer(config, train_slice)
+    resumed.restore(first.snapshot())
+    resumed.fit()
+    for a, b in [(straight.generator, resumed.generator), (straight.discriminator, resumed.discriminator)]:
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(x, y), name
