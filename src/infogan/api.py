@@ -146,4 +146,4 @@ def _write_text_atomically(path: Path, text: str) -> None:
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
     """Load a model from a run directory (newest checkpoint), an export folder or a .safetensors file."""
-    return InfoGAN.from_snapshot(ckpt.load_snapshot(ckpt.resolve_model_file(path), device), device)
+    return InfoGAN.from_snapshot(ckpt.load_model(path, device), device)

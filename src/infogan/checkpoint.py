@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,13 @@ def save_snapshot(path: str | Path, snapshot: Snapshot) -> None:
         meta["optimizers"][name] = _flatten_optimizer(name, state, tensors)
     for name, state in snapshot.rng.items():
         tensors[f"rng.{name}"] = state.cpu().contiguous()
-    _write_atomically(path, tensors, {"infogan": json.dumps(meta)})
+    try:
+        _write_atomically(path, tensors, {"infogan": json.dumps(meta)})
+    except OSError as exc:
+        raise InfoGANError(
+            f"cannot write {path}: {exc.strerror or exc}; free disk space or choose a writable folder "
+            "(the previous checkpoint is intact)"
+        ) from None
 
 
 def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -159,13 +166,36 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return paths[-1]
 
 
-def resolve_model_file(path: str | Path) -> Path:
-    """A run directory, an export directory or a file, mapped to the weights file to load."""
+def load_latest_valid(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Snapshot, Path]:
+    """The newest checkpoint of a run that loads; damaged ones are skipped with a warning."""
+    paths = checkpoint_paths(run_dir)
+    if not paths:
+        latest_checkpoint(run_dir)  # raises the "no checkpoints" error
+    problems = []
+    for path in reversed(paths):
+        try:
+            snapshot = load_snapshot(path, device)
+        except InfoGANError as exc:
+            problems.append(str(exc))
+            print(f"warning: skipping {path.name}: {exc}", file=sys.stderr)
+            continue
+        return snapshot, path
+    raise InfoGANError(f"no checkpoint of {run_dir} can be loaded:\n  " + "\n  ".join(problems))
+
+
+def remove_partial_files(run_dir: str | Path) -> None:
+    """Delete temporary files left by a checkpoint write that was killed midway."""
+    for leftover in Path(run_dir, "checkpoints").glob(".step-*.part"):
+        leftover.unlink(missing_ok=True)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Snapshot:
+    """The snapshot behind a run directory (newest valid checkpoint), an export folder or a file."""
     path = Path(path)
     if path.is_file():
-        return path
+        return load_snapshot(path, device)
     if (path / "model.safetensors").is_file():
-        return path / "model.safetensors"
+        return load_snapshot(path / "model.safetensors", device)
     if path.is_dir():
-        return latest_checkpoint(path)
+        return load_latest_valid(path, device)[0]
     raise InfoGANError(f"{path} does not exist; give a run directory, an export directory or a .safetensors file")

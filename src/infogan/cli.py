@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -94,6 +96,13 @@ def _add_train(commands) -> None:
         default="auto",
         help="progress display: a bar on a terminal, plain log lines otherwise",
     )
+    p.add_argument(
+        "--on-nonfinite",
+        choices=("stop", "rollback"),
+        default="stop",
+        help="on NaN or infinity: stop (the last good checkpoint stays), or roll back to it with halved "
+        "learning rates and carry on",
+    )
     _common(p)
     p.set_defaults(handler=cmd_train)
 
@@ -108,7 +117,7 @@ def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
         if ckpt.checkpoint_paths(args.out):
             raise InfoGANError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         return resolve_config(args.preset or ("mnist" if args.config is None else None), args.config, overrides), None
-    snapshot = ckpt.load_snapshot(ckpt.latest_checkpoint(args.out))
+    snapshot, _ = ckpt.load_latest_valid(args.out)
     config = snapshot.config
     if args.preset or args.config:
         config = resolve_config(args.preset, args.config, [])
@@ -132,9 +141,9 @@ def cmd_train(args) -> int:
     if snapshot is not None:
         trainer.restore(snapshot)
         print(f"resuming {args.out} at step {trainer.step}", file=sys.stderr)
-    try:
-        trainer.fit()
-    except KeyboardInterrupt:
+    with _stop_on_signals(trainer):
+        completed = trainer.fit(on_nonfinite=args.on_nonfinite)
+    if not completed:
         print(
             f"\nstopped at step {trainer.step}; a checkpoint was saved. Continue with:\n"
             f"  infogan train --resume --out {args.out}",
@@ -143,6 +152,30 @@ def cmd_train(args) -> int:
         return 130
     print(f"trained {trainer.step} steps; run directory: {args.out}")
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(trainer: Trainer):
+    """SIGINT/SIGTERM ask the trainer to stop after the current step (it then saves a
+    checkpoint); a second signal stops at once."""
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        print(
+            f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
+            "(signal again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+        trainer.request_stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # -- evaluate ----------------------------------------------------------------------------------

@@ -19,6 +19,51 @@ from .training import StepContext, build_optimizers, stat_names, train_step
 from .visualize import save_grid
 
 Callback = Callable[["Trainer"], None]
+NONFINITE_CHECK_EVERY = 10
+MAX_ROLLBACKS = 3
+
+
+class NonFiniteError(InfoGANError):
+    """Training produced NaN or infinity."""
+
+
+def diverged_message(what: str, step: int) -> str:
+    return (
+        f"training diverged: {what} became NaN or infinite by step {step}. "
+        "The last good checkpoint is kept; resume from it with lower learning rates "
+        "(e.g. --set optim.lr_d=0.0001 --set optim.lr_g=0.0005) or train with --on-nonfinite rollback"
+    )
+
+
+class StatsWindow:
+    """Sums of the per-step statistics since the last log line, kept on the device so the
+    training loop does not wait for it."""
+
+    def __init__(self, names: list[str], device: torch.device) -> None:
+        self.names = names
+        self.sums = torch.zeros(len(names), device=device)
+        self.steps = 0
+        self.started = time.perf_counter()
+
+    def add(self, stats: torch.Tensor) -> None:
+        self.sums += stats
+        self.steps += 1
+
+    def check_finite(self, step: int) -> None:
+        finite = torch.isfinite(self.sums)
+        if not bool(finite.all()):
+            bad = [name for name, ok in zip(self.names, finite.tolist()) if not ok]
+            raise NonFiniteError(diverged_message(", ".join(bad), step))
+
+    def flush(self, batch_size: int) -> dict[str, float]:
+        """Means since the last flush, plus images per second; then start a new window."""
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        means = (self.sums / max(self.steps, 1)).tolist()
+        values = {name: round(value, 6) for name, value in zip(self.names, means)}
+        values["images_per_s"] = round(self.steps * batch_size / seconds, 1)
+        self.sums.zero_()
+        self.steps, self.started = 0, time.perf_counter()
+        return values
 
 
 class InMemoryBatches:
@@ -95,6 +140,8 @@ class Trainer:
             images.to(self.device), config.optim.batch_size, config.seed, config.model.image_range
         )
         self.step = 0
+        self.rollbacks = 0
+        self.stop_requested = False
         self._context = StepContext(config, self.spec, self.generator, self.discriminator, self.optimizers)
         self._fixed = self._fixed_latents()
         self._writer = None
@@ -116,16 +163,26 @@ class Trainer:
         check_resumable(snapshot.config, self.config)
         if snapshot.kind != "checkpoint":
             raise InfoGANError("an exported model holds no optimiser state; resume from a run's checkpoint")
-        self.generator.load_state_dict(snapshot.networks["generator"])
-        self.discriminator.load_state_dict(snapshot.networks["discriminator"])
-        for name, opt in self.optimizers.named().items():
-            opt.load_state_dict(snapshot.optimizers[name])
-        self.latent_rng.set_state(snapshot.rng["latent"])
+        try:
+            self.generator.load_state_dict(snapshot.networks["generator"])
+            self.discriminator.load_state_dict(snapshot.networks["discriminator"])
+            for name, opt in self.optimizers.named().items():
+                opt.load_state_dict(snapshot.optimizers[name])
+            self.latent_rng.set_state(snapshot.rng["latent"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise InfoGANError(f"the checkpoint does not fit the model its config describes: {exc}") from None
         self.step = snapshot.step
 
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint for the current step and keep only the newest few."""
+        """Write a checkpoint for the current step and keep only the newest few.
+
+        Weights that are not finite are never written: the last good checkpoint stays newest.
+        """
         assert self.run_dir is not None
+        for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+            for name, param in net.named_parameters():
+                if not torch.isfinite(param).all():
+                    raise NonFiniteError(diverged_message(f"{net_name} weight {name}", self.step))
         path = self.run_dir / "checkpoints" / f"step-{self.step:07d}.safetensors"
         ckpt.save_snapshot(path, self.snapshot())
         for old in ckpt.checkpoint_paths(self.run_dir)[: -self.config.logging.keep_checkpoints]:
@@ -134,39 +191,77 @@ class Trainer:
 
     # -- loop ------------------------------------------------------------------------------
 
-    def fit(self, callbacks: Sequence[Callback] = ()) -> None:
-        """Train until `config.optim.steps`; a Ctrl-C still leaves a checkpoint behind."""
+    def request_stop(self) -> None:
+        """Ask `fit` to stop after the current step (and write a checkpoint there)."""
+        self.stop_requested = True
+
+    def fit(self, callbacks: Sequence[Callback] = (), on_nonfinite: str = "stop") -> bool:
+        """Train until `config.optim.steps`; True when it got there, False when stopped early.
+
+        Non-finite losses are checked every few steps. With on_nonfinite="stop" they raise
+        `NonFiniteError`; with "rollback" training goes back to the newest checkpoint, halves
+        every learning rate and carries on (at most MAX_ROLLBACKS times).
+        """
+        if on_nonfinite not in ("stop", "rollback"):
+            raise ValueError(f"on_nonfinite must be 'stop' or 'rollback', got {on_nonfinite!r}")
         if self.run_dir is not None:
             self._prepare_run_dir()
-        total = self.config.optim.steps
-        names = stat_names(self.spec)
-        window = torch.zeros(len(names), device=self.device)
-        window_steps, window_start = 0, time.perf_counter()
-        bar = self._progress_bar(total)
+        self.stop_requested = False
+        bar = self._progress_bar(self.config.optim.steps)
         try:
-            while self.step < total:
-                latent = self.spec.sample(self.config.optim.batch_size, self.latent_rng, self.device)
-                window += train_step(self._context, self.batches.batch(self.step), latent)
-                self.step += 1
-                window_steps += 1
-                if bar is not None:
-                    bar.update(1)
-                if self.step % self.config.logging.log_every == 0 or self.step == total:
-                    self._log(names, window / window_steps, window_steps, time.perf_counter() - window_start, bar)
-                    window.zero_()
-                    window_steps, window_start = 0, time.perf_counter()
-                self._periodic_outputs(total)
-                for callback in callbacks:
-                    callback(self)
-        except KeyboardInterrupt:
-            if self.run_dir is not None:
-                self.save_checkpoint()
-            raise
+            while True:
+                try:
+                    return self._loop(callbacks, bar)
+                except NonFiniteError:
+                    if on_nonfinite == "stop" or not self._roll_back():
+                        raise
         finally:
             if bar is not None:
                 bar.close()
             if self._writer is not None:
                 self._writer.close()
+                self._writer = None
+
+    def _loop(self, callbacks: Sequence[Callback], bar) -> bool:
+        total = self.config.optim.steps
+        window = StatsWindow(stat_names(self.spec), self.device)
+        while self.step < total:
+            latent = self.spec.sample(self.config.optim.batch_size, self.latent_rng, self.device)
+            window.add(train_step(self._context, self.batches.batch(self.step), latent))
+            self.step += 1
+            if bar is not None:
+                bar.update(1)
+            if self.step % NONFINITE_CHECK_EVERY == 0:
+                window.check_finite(self.step)
+            if self.step % self.config.logging.log_every == 0 or self.step == total:
+                window.check_finite(self.step)
+                self._log(window.flush(self.config.optim.batch_size), bar)
+            self._periodic_outputs(total)
+            for callback in callbacks:
+                callback(self)
+            if self.stop_requested and self.step < total:
+                if self.run_dir is not None:
+                    self.save_checkpoint()
+                return False
+        return True
+
+    def _roll_back(self) -> bool:
+        """Return to the newest checkpoint with halved learning rates; False when impossible."""
+        if self.run_dir is None or self.rollbacks >= MAX_ROLLBACKS or not ckpt.checkpoint_paths(self.run_dir):
+            return False
+        snapshot, path = ckpt.load_latest_valid(self.run_dir)
+        self.restore(snapshot)
+        self.rollbacks += 1
+        for optimizer in self.optimizers.named().values():
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5
+        print(
+            f"non-finite values: rolled back to {path.name} (step {self.step}) with learning rates halved "
+            f"(rollback {self.rollbacks} of {MAX_ROLLBACKS})",
+            file=sys.stderr,
+            flush=True,
+        )
+        return True
 
     def _periodic_outputs(self, total: int) -> None:
         if self.run_dir is None:
@@ -177,9 +272,8 @@ class Trainer:
         if self.step % logging.checkpoint_every == 0 or self.step == total:
             self.save_checkpoint()
 
-    def _log(self, names, means: torch.Tensor, steps: int, seconds: float, bar) -> None:
-        record = {"step": self.step, **dict(zip(names, (round(v, 6) for v in means.tolist())))}
-        record["images_per_s"] = round(steps * self.config.optim.batch_size / max(seconds, 1e-9), 1)
+    def _log(self, values: dict[str, float], bar) -> None:
+        record = {"step": self.step, **values}
         if self.run_dir is not None:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -210,6 +304,7 @@ class Trainer:
         except OSError as exc:
             raise InfoGANError(f"cannot write to the run directory {run_dir}: {exc.strerror or exc}") from None
         _truncate_metrics(run_dir / "metrics.jsonl", self.step)
+        ckpt.remove_partial_files(run_dir)
         if self.config.logging.tensorboard and self._writer is None:
             self._writer = _tensorboard_writer(run_dir / "tensorboard")
 
