@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import infogan
 from conftest import tiny_config
 from infogan import checkpoint as ckpt
 from infogan.config import read_config_file
@@ -164,6 +165,30 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(train_sl
         trainer.save_checkpoint()
     assert ckpt.checkpoint_paths(tmp_path) == before
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [p.name for p in before]
+
+
+def test_a_full_disk_while_logging_is_a_clear_error(train_slice, tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(), train_slice, run_dir=tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("infogan.trainer.save_grid", full_disk)
+    with pytest.raises(InfoGANError, match="No space left on device.*--resume"):
+        trainer.fit()
+
+
+def test_weights_that_do_not_match_their_config_are_refused(train_slice, tmp_path):
+    trainer = Trainer(tiny_config(), train_slice, run_dir=tmp_path)
+    snapshot = trainer.snapshot()
+    other = Trainer(tiny_config(**{"latent.categorical": [4]}), train_slice).snapshot()
+    snapshot.networks = other.networks  # the config says Cat(10), the weights are for Cat(4)
+    path = tmp_path / "mixed.safetensors"
+    ckpt.save_snapshot(path, snapshot)
+    with pytest.raises(InfoGANError, match="do not fit"):
+        infogan.load(path)
+    with pytest.raises(InfoGANError, match="does not fit"):
+        Trainer(tiny_config(), train_slice).restore(ckpt.load_snapshot(path))
 
 
 def test_resume_skips_a_damaged_newest_checkpoint(train_slice, tmp_path, capsys):

@@ -215,6 +215,11 @@ class Trainer:
                 except NonFiniteError:
                     if on_nonfinite == "stop" or not self._roll_back():
                         raise
+                except OSError as exc:  # metrics, images: checkpoints raise InfoGANError themselves
+                    raise InfoGANError(
+                        f"cannot write to the run directory {self.run_dir}: {exc.strerror or exc}; "
+                        "free disk space or fix its permissions, then resume with --resume"
+                    ) from None
         finally:
             if bar is not None:
                 bar.close()
