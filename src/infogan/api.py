@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,6 +11,7 @@ from torch import nn
 from . import checkpoint as ckpt
 from .config import Config
 from .errors import InfoGANError
+from .fileio import write_bytes_atomically
 from .latent import Latent, LatentSpec
 from .models import QOutput, build_networks
 
@@ -131,17 +130,11 @@ class InfoGAN:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             ckpt.save_snapshot(folder / "model.safetensors", snapshot)
-            _write_text_atomically(folder / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+            text = json.dumps(self.config.to_dict(), indent=2) + "\n"
+            write_bytes_atomically(folder / "config.json", text.encode("utf-8"))
         except OSError as exc:
             raise InfoGANError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
         return folder
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:

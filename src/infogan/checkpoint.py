@@ -8,9 +8,7 @@ the resolved config. An export holds the networks and the config only.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from safetensors.torch import save_file
 
 from .config import Config, config_from_dict
 from .errors import InfoGANError
+from .fileio import atomic_write
 
 FORMAT = "infogan"
 VERSION = 1
@@ -58,7 +57,8 @@ def save_snapshot(path: str | Path, snapshot: Snapshot) -> None:
     for name, state in snapshot.rng.items():
         tensors[f"rng.{name}"] = state.cpu().contiguous()
     try:
-        _write_atomically(path, tensors, {"infogan": json.dumps(meta)})
+        with atomic_write(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"infogan": json.dumps(meta)})
     except OSError as exc:
         raise InfoGANError(
             f"cannot write {path}: {exc.strerror or exc}; free disk space or choose a writable folder "
@@ -75,20 +75,6 @@ def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torc
             else:
                 scalars.setdefault(str(index), {})[key] = value
     return {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _write_atomically(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_snapshot(path: str | Path, device: str | torch.device = "cpu") -> Snapshot:

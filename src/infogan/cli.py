@@ -7,10 +7,8 @@ import contextlib
 import csv
 import io
 import json
-import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from .config import Config, parse_override, preset_names, resolve_config
 from .data import load_split
 from .errors import InfoGANError
 from .evaluation import evaluate
+from .fileio import write_bytes_atomically
 from .images import read_inputs
 from .latent import traversal_latents
 from .trainer import Trainer, check_resumable
@@ -347,11 +346,7 @@ def _load(args) -> InfoGAN:
 
 def _write_bytes(path: Path, payload: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
+        write_bytes_atomically(path, payload)
     except OSError as exc:
         raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
 

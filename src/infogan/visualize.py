@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
 
 from .errors import InfoGANError
+from .fileio import atomic_write
 
 
 def grid(images: torch.Tensor, columns: int, padding: int = 2) -> torch.Tensor:
@@ -36,17 +35,10 @@ def save_image_atomically(image: torch.Tensor, path: str | Path) -> None:
     if fmt not in ("png", "jpg", "jpeg"):
         raise InfoGANError(f"output {path} must end in .png, .jpg or .jpeg")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
+        with atomic_write(path) as tmp:
+            save_image(image, tmp, format="jpeg" if fmt == "jpg" else fmt)
     except OSError as exc:
         raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        save_image(image, tmp, format="jpeg" if fmt == "jpg" else fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_grid(images: torch.Tensor, path: str | Path, columns: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InfoGANError
+from ..fileio import write_bytes_atomically
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -111,22 +111,9 @@ def download_file(dataset: IdxDataset, filename: str, target_dir: Path, mirrors:
         if digest != dataset.sha256[filename]:
             problems.append(f"{url}: wrong contents (SHA-256 {digest[:12]}...)")
             continue
-        _write_atomically(target, payload)
+        write_bytes_atomically(target, payload)
         return target
     raise InfoGANError(f"could not download {filename} of {dataset.name}:\n  " + "\n  ".join(problems))
-
-
-def _write_atomically(target: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def locate(

@@ -1,0 +1,150 @@
+"""Training throughput per preset and batch size, with FLOPs, fraction of matmul peak and memory.
+
+For each (preset, batch size) a fresh process trains a few warm-up steps, then times --steps
+steps. It reports images/s, the FLOPs of one training step per image (counted with
+torch.utils.flop_counter: convolutions and matrix products, forward and backward), the
+achieved FLOP/s, that as a fraction of the fp32 matrix-multiply peak measured in the same run,
+and peak memory (max RSS on CPU, max allocated on CUDA).
+
+    python benchmarks/throughput.py --batch-sizes 64 128 256 --threads 2 --out benchmarks/results/throughput-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from infogan.config import resolve_config
+from infogan.data import load_split
+from infogan.trainer import Trainer
+from infogan.training import train_step
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mnist import machine_info  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: str, size: int = 2048, repeats: int = 10) -> float:
+    """Best fp32 matrix-multiply rate in FLOP/s over a few timed products."""
+    dev = torch.device(device)
+    a = torch.randn(size, size, device=dev)
+    b = torch.randn(size, size, device=dev)
+    best = 0.0
+    for _ in range(3):
+        torch.mm(a, b)
+    for _ in range(repeats):
+        _sync(dev)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(dev)
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def measure(job: dict) -> dict:
+    """Time one (preset, batch size) in this process; returns the figures."""
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    overrides = [f"optim.batch_size={job['batch_size']}", *job["overrides"]]
+    config = resolve_config(job["preset"], None, overrides)
+    images, _ = load_split(config.data.dataset, "train", job["data_dir"])
+    trainer = Trainer(config, images[:20000], device=job["device"], progress=False)
+    device = trainer.device
+    ctx, spec, batch = trainer._context, trainer.spec, config.optim.batch_size
+
+    def one_step(step: int) -> torch.Tensor:
+        return train_step(ctx, trainer.batches.batch(step), spec.sample(batch, trainer.latent_rng, device))
+
+    for step in range(job["warmup"]):
+        one_step(step)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        one_step(job["warmup"])
+    flops_per_step = counter.get_total_flops()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    start = time.perf_counter()
+    for step in range(job["steps"]):
+        one_step(job["warmup"] + 1 + step)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    achieved = flops_per_step * job["steps"] / seconds
+    memory = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "preset": job["preset"],
+        "overrides": job["overrides"],
+        "batch_size": batch,
+        "images_per_s": round(batch * job["steps"] / seconds, 1),
+        "ms_per_step": round(1000 * seconds / job["steps"], 2),
+        "flops_per_image": flops_per_step / batch,
+        "achieved_gflops": round(achieved / 1e9, 2),
+        "peak_memory_mb": round(memory / 2**20, 1),
+        "memory_kind": "max allocated (CUDA)" if device.type == "cuda" else "max RSS",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["mnist"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    peak = matmul_peak(args.device)
+    jobs = [
+        {"preset": p, "batch_size": b, "overrides": args.overrides, "device": args.device, "threads": args.threads,
+         "steps": args.steps, "warmup": args.warmup, "data_dir": args.data_dir}
+        for p in args.presets for b in args.batch_sizes
+    ]  # fmt: skip
+    rows = []
+    context = multiprocessing.get_context("spawn")
+    for job in jobs:  # one fresh process each, so max RSS belongs to that configuration alone
+        with context.Pool(1) as pool:
+            row = pool.apply(measure, (job,))
+        row["fraction_of_peak"] = round(row["achieved_gflops"] * 1e9 / peak, 3)
+        rows.append(row)
+        print(
+            f"{row['preset']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
+            f"{row['flops_per_image'] / 1e6:.1f} MFLOP/img, {row['achieved_gflops']} GFLOP/s "
+            f"({100 * row['fraction_of_peak']:.0f}% of peak), {row['peak_memory_mb']} MB",
+            flush=True,
+        )
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "machine": machine_info(args.device, args.threads or torch.get_num_threads()),
+        "matmul_peak_gflops": round(peak / 1e9, 2),
+        "results": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"fp32 matmul peak: {report['matmul_peak_gflops']} GFLOP/s; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
