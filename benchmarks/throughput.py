@@ -53,6 +53,24 @@ def matmul_peak(device: str, size: int = 2048, repeats: int = 10) -> float:
     return best
 
 
+VARIANTS = ("baseline", "adam-foreach", "adam-fused", "channels-last")
+
+
+def apply_variant(trainer: Trainer, variant: str) -> None:
+    """Switch one implementation detail that should not change what a step computes."""
+    if variant in ("adam-foreach", "adam-fused"):
+        flag = {"foreach": True} if variant == "adam-foreach" else {"fused": True}
+        for name, old in trainer.optimizers.named().items():
+            group = old.param_groups[0]
+            new = torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"], **flag)
+            setattr(trainer.optimizers, name, new)
+    elif variant == "channels-last":
+        trainer.generator.to(memory_format=torch.channels_last)
+        trainer.discriminator.to(memory_format=torch.channels_last)
+    elif variant != "baseline":
+        raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+
 def measure(job: dict) -> dict:
     """Time one (preset, batch size) in this process; returns the figures."""
     if job["threads"]:
@@ -63,6 +81,7 @@ def measure(job: dict) -> dict:
     trainer = Trainer(config, images[:20000], device=job["device"], progress=False)
     device = trainer.device
     ctx, spec, batch = trainer._context, trainer.spec, config.optim.batch_size
+    apply_variant(trainer, job["variant"])
 
     def one_step(step: int) -> torch.Tensor:
         return train_step(ctx, trainer.batches.batch(step), spec.sample(batch, trainer.latent_rng, device))
@@ -89,6 +108,7 @@ def measure(job: dict) -> dict:
     )
     return {
         "preset": job["preset"],
+        "variant": job["variant"],
         "overrides": job["overrides"],
         "batch_size": batch,
         "images_per_s": round(batch * job["steps"] / seconds, 1),
@@ -105,6 +125,7 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", default=["mnist"])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["baseline"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     parser.add_argument("--steps", type=int, default=30)
@@ -118,8 +139,8 @@ def main() -> int:
     peak = matmul_peak(args.device)
     jobs = [
         {"preset": p, "batch_size": b, "overrides": args.overrides, "device": args.device, "threads": args.threads,
-         "steps": args.steps, "warmup": args.warmup, "data_dir": args.data_dir}
-        for p in args.presets for b in args.batch_sizes
+         "steps": args.steps, "warmup": args.warmup, "data_dir": args.data_dir, "variant": v}
+        for p in args.presets for b in args.batch_sizes for v in args.variants
     ]  # fmt: skip
     rows = []
     context = multiprocessing.get_context("spawn")
@@ -129,7 +150,7 @@ def main() -> int:
         row["fraction_of_peak"] = round(row["achieved_gflops"] * 1e9 / peak, 3)
         rows.append(row)
         print(
-            f"{row['preset']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
+            f"{row['preset']} {row['variant']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
             f"{row['flops_per_image'] / 1e6:.1f} MFLOP/img, {row['achieved_gflops']} GFLOP/s "
             f"({100 * row['fraction_of_peak']:.0f}% of peak), {row['peak_memory_mb']} MB",
             flush=True,

@@ -17,7 +17,7 @@ import torch
 from . import checkpoint as ckpt
 from .api import InfoGAN, load
 from .config import Config, parse_override, preset_names, resolve_config
-from .data import load_split
+from .data import has_labels, load_split, load_training_images
 from .errors import InfoGANError
 from .evaluation import evaluate
 from .fileio import write_bytes_atomically
@@ -121,10 +121,7 @@ def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
     if args.preset or args.config:
         config = resolve_config(args.preset, args.config, [])
         check_resumable(snapshot.config, config)
-    for text in overrides:
-        key, value = parse_override(text)
-        config = config.replace(**{key: value})
-    return config, snapshot
+    return config.replace(**dict(parse_override(text) for text in overrides)), snapshot
 
 
 def cmd_train(args) -> int:
@@ -134,7 +131,7 @@ def cmd_train(args) -> int:
 
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    images, _ = load_split(config.data.dataset, "train", args.data_dir)
+    images = load_training_images(config.data, config.model, args.data_dir)
     progress = None if args.progress == "auto" else args.progress == "bar"
     trainer = Trainer(config, images, run_dir=args.out, device=args.device, progress=progress)
     if snapshot is not None:
@@ -194,7 +191,11 @@ def _add_evaluate(commands) -> None:
 
 def cmd_evaluate(args) -> int:
     model = _load(args)
-    images, labels = load_split(model.config.data.dataset, args.split, args.data_dir)
+    if has_labels(model.config.data):
+        images, labels = load_split(model.config.data.dataset, args.split, args.data_dir)
+    else:
+        images = labels = None
+        print(f"{model.config.data.dataset}: no labels, so only the information bounds are measured")
     result = {"split": args.split, **evaluate(model, images, labels, args.samples, args.seed)}
     for name, metrics in result["clustering"].items():
         print(f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")

@@ -25,7 +25,8 @@ CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
 INFO_UPDATES = ("both", "generator_q", "joint")
 PRIORS = ("uniform", "normal")
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = ("mnist", "fashion-mnist", "folder")
+BAD_FILE_POLICIES = ("skip", "error")
 
 
 def _require(condition: bool, key: str, message: str) -> None:
@@ -127,12 +128,24 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data set trains the model (its training split; labels are never used)."""
+    """Which data set trains the model (its training split; labels are never used).
+
+    `folder` reads every PNG/JPEG below `path`; `on_bad_file` says whether an unreadable file
+    there is skipped (with a count) or an error.
+    """
 
     dataset: str = "mnist"
+    path: str = ""
+    on_bad_file: str = "skip"
 
     def __post_init__(self) -> None:
         _require_choice(self.dataset, DATASETS, "data.dataset")
+        _require_choice(self.on_bad_file, BAD_FILE_POLICIES, "data.on_bad_file")
+        _require(
+            self.dataset != "folder" or bool(self.path),
+            "data.path",
+            "is empty; data.dataset: folder needs the folder of images (e.g. --set data.path=photos/)",
+        )
 
 
 @dataclass(frozen=True)
@@ -306,11 +319,8 @@ def resolve_config(
     data: dict[str, Any] = load_preset(preset) if preset else {}
     if config_file is not None:
         _merge(data, read_config_file(config_file))
-    config = config_from_dict(data)
-    for text in overrides:
-        key, value = parse_override(text)
-        config = config.replace(**{key: value})
-    return config
+    # all overrides at once: each may only make sense together with another
+    return config_from_dict(data).replace(**dict(parse_override(text) for text in overrides))
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:

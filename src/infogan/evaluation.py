@@ -57,14 +57,24 @@ def information_bounds(model: InfoGAN, samples: int = 10000, seed: int = 0) -> d
     return result
 
 
-def evaluate(model: InfoGAN, images: torch.Tensor, labels: torch.Tensor, samples: int = 10000, seed: int = 0) -> dict:
+def evaluate(
+    model: InfoGAN,
+    images: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    samples: int = 10000,
+    seed: int = 0,
+) -> dict:
     """Clustering metrics of every categorical code on labelled images (use the test split),
-    plus information bounds on `samples` fresh samples."""
-    codes = model.encode(images)
-    clustering = {name: cluster_metrics(codes[name].numpy(), labels.numpy()) for name in model.spec.categorical_names}
+    plus information bounds on `samples` fresh samples. Without images and labels, only the
+    information bounds."""
+    clustering = {}
+    if images is not None and labels is not None:
+        codes = model.encode(images)
+        for name in model.spec.categorical_names:
+            clustering[name] = cluster_metrics(codes[name].numpy(), labels.numpy())
     return {
         "step": model.step,
-        "images": int(len(labels)),
+        "images": 0 if labels is None else int(len(labels)),
         "clustering": clustering,
         "information": information_bounds(model, samples, seed),
     }

@@ -6,31 +6,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
+from .data.folder import IMAGE_SUFFIXES, read_square_image
 from .data.idx import read_idx
 from .errors import InfoGANError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-
 
 def is_idx(path: Path) -> bool:
-    return "idx" in path.name and path.suffix not in IMAGE_SUFFIXES
+    return "idx" in path.name and path.suffix.lower() not in IMAGE_SUFFIXES
 
 
 def read_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """One image file as uint8 (channels, size, size), converted and resized as needed."""
+    """One image file as uint8 (channels, size, size), prepared as for training."""
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (size, size):
-                image = image.resize((size, size), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
+        return read_square_image(path, channels, size)
     except FileNotFoundError:
         raise InfoGANError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InfoGANError(f"cannot read {path} as an image ({exc}); give PNG or JPEG files") from None
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
 def read_inputs(paths: list[str | Path], channels: int, size: int) -> tuple[torch.Tensor, list[str]]:

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import DataConfig, ModelConfig
 from ..errors import InfoGANError
+from .folder import load_image_folder
 from .idx import parse_idx, read_idx
 from .sources import IDX_DATASETS, cache_dir, download_file, locate, search_roots
 
@@ -23,6 +25,30 @@ def load_split(
     return _as_tensors(images, labels, f"{images_path} and {labels_path}")
 
 
+def has_labels(data: DataConfig) -> bool:
+    """Whether the data set has a labelled test split to evaluate clustering against."""
+    return data.dataset in IDX_DATASETS
+
+
+def load_training_images(data: DataConfig, model: ModelConfig, data_dir: str | Path | None = None) -> torch.Tensor:
+    """The training images (uint8, N x C x H x W) a config asks for, checked against the network."""
+    if data.dataset == "folder":
+        return load_image_folder(data.path, model.image_channels, model.image_size, data.on_bad_file)
+    images, _ = load_split(data.dataset, "train", data_dir)
+    check_images_fit(images, model, data.dataset)
+    return images
+
+
+def check_images_fit(images: torch.Tensor, model: ModelConfig, source: str) -> None:
+    expected = (model.image_channels, model.image_size, model.image_size)
+    if tuple(images.shape[1:]) != expected:
+        raise InfoGANError(
+            f"{source} images are {'x'.join(map(str, images.shape[1:]))} but the network makes "
+            f"{'x'.join(map(str, expected))}; set model.image_channels and model.image_size "
+            "(or the architecture) to match"
+        )
+
+
 def _as_tensors(images: np.ndarray, labels: np.ndarray, source: str) -> tuple[torch.Tensor, torch.Tensor]:
     if images.ndim != 3 or labels.ndim != 1:
         raise InfoGANError(f"{source}: expected (N, H, W) images and (N,) labels")
@@ -34,6 +60,10 @@ def _as_tensors(images: np.ndarray, labels: np.ndarray, source: str) -> tuple[to
 
 __all__ = [
     "IDX_DATASETS",
+    "check_images_fit",
+    "has_labels",
+    "load_image_folder",
+    "load_training_images",
     "cache_dir",
     "download_file",
     "load_split",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from .heads import QHeads, QOutput
+from .heads import DiscriminatorWithQ, QHeads, QOutput
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -28,7 +28,13 @@ def _mnist() -> Architecture:
     return Architecture(MnistGenerator, MnistDiscriminator, check_mnist_config)
 
 
-ARCHITECTURES: dict[str, Architecture] = {"mnist": _mnist()}
+def _conv() -> Architecture:
+    from .conv import ConvDiscriminator, ConvGenerator, check_conv_config
+
+    return Architecture(ConvGenerator, ConvDiscriminator, check_conv_config)
+
+
+ARCHITECTURES: dict[str, Architecture] = {"mnist": _mnist(), "conv": _conv()}
 
 
 def build_networks(config: ModelConfig, spec: LatentSpec) -> tuple[nn.Module, nn.Module]:
@@ -37,4 +43,4 @@ def build_networks(config: ModelConfig, spec: LatentSpec) -> tuple[nn.Module, nn
     return arch.generator(config, spec), arch.discriminator(config, spec)
 
 
-__all__ = ["ARCHITECTURES", "Architecture", "QHeads", "QOutput", "build_networks"]
+__all__ = ["ARCHITECTURES", "Architecture", "DiscriminatorWithQ", "QHeads", "QOutput", "build_networks"]

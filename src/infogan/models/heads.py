@@ -46,3 +46,30 @@ class QHeads(nn.Module):
             mean = raw_log_std = features.new_zeros(features.shape[0], 0)
         log_std = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         return QOutput(logits, mean, log_std)
+
+
+class DiscriminatorWithQ(nn.Module):
+    """A shared trunk, a real/fake head (one logit) and the Q head (FC128-BN-lReLU, then one
+    named output head per code), as in the paper: D and Q share everything but their heads."""
+
+    def __init__(self, trunk: nn.Module, features: int, spec: LatentSpec, slope: float) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.d_head = nn.Linear(features, 1)
+        self.q_body = nn.Sequential(nn.Linear(features, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(slope))
+        self.q_heads = QHeads(128, spec)
+
+    def forward(self, images: torch.Tensor, with_q: bool = True) -> tuple[torch.Tensor, QOutput | None]:
+        """Real/fake logits of shape (B,) and, unless with_q is False, Q's output."""
+        features = self.trunk(images)
+        logits = self.d_head(features).flatten()
+        q = self.q_heads(self.q_body(features)) if with_q else None
+        return logits, q
+
+    def q_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the Q head alone (not the shared trunk)."""
+        return [*self.q_body.parameters(), *self.q_heads.parameters()]
+
+    def adversarial_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the shared trunk and the real/fake head."""
+        return [*self.trunk.parameters(), *self.d_head.parameters()]

@@ -8,7 +8,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import InfoGANError
 from ..latent import LatentSpec
-from .heads import QHeads, QOutput
+from .heads import DiscriminatorWithQ
 
 
 class MnistGenerator(nn.Module):
@@ -35,16 +35,12 @@ class MnistGenerator(nn.Module):
         return self.activation(self.body(latent_input))
 
 
-class MnistDiscriminator(nn.Module):
-    """Trunk: 4x4 conv 64 s2-lReLU, 4x4 conv 128 s2-BN-lReLU, FC1024-BN-lReLU.
-
-    D head: FC 1 (a logit). Q head: FC128-BN-lReLU, then one named output head per code.
-    """
+class MnistDiscriminator(DiscriminatorWithQ):
+    """Trunk: 4x4 conv 64 s2-lReLU, 4x4 conv 128 s2-BN-lReLU, FC1024-BN-lReLU; then the D and Q heads."""
 
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
-        super().__init__()
         slope = config.leaky_slope
-        self.trunk = nn.Sequential(
+        trunk = nn.Sequential(
             nn.Conv2d(config.image_channels, 64, 4, stride=2, padding=1),
             nn.LeakyReLU(slope),
             nn.Conv2d(64, 128, 4, stride=2, padding=1, bias=False),
@@ -55,24 +51,7 @@ class MnistDiscriminator(nn.Module):
             nn.BatchNorm1d(1024),
             nn.LeakyReLU(slope),
         )
-        self.d_head = nn.Linear(1024, 1)
-        self.q_body = nn.Sequential(nn.Linear(1024, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(slope))
-        self.q_heads = QHeads(128, spec)
-
-    def forward(self, images: torch.Tensor, with_q: bool = True) -> tuple[torch.Tensor, QOutput | None]:
-        """Real/fake logits of shape (B,) and, unless with_q is False, Q's output."""
-        features = self.trunk(images)
-        logits = self.d_head(features).flatten()
-        q = self.q_heads(self.q_body(features)) if with_q else None
-        return logits, q
-
-    def q_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the Q head alone (not the shared trunk)."""
-        return [*self.q_body.parameters(), *self.q_heads.parameters()]
-
-    def adversarial_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the shared trunk and the real/fake head."""
-        return [*self.trunk.parameters(), *self.d_head.parameters()]
+        super().__init__(trunk, 1024, spec, slope)
 
 
 def check_mnist_config(config: ModelConfig) -> None:
