@@ -17,7 +17,7 @@ import torch
 from . import checkpoint as ckpt
 from .api import InfoGAN, load
 from .config import Config, parse_override, preset_names, resolve_config
-from .data import has_labels, load_split, load_training_images
+from .data import has_labels, load_evaluation_set, load_training_images
 from .errors import InfoGANError
 from .evaluation import evaluate
 from .fileio import write_bytes_atomically
@@ -182,6 +182,7 @@ def _add_evaluate(commands) -> None:
     p.add_argument("model", type=Path, help="run directory, export folder or .safetensors file")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--samples", type=_positive_int, default=10000, help="fresh samples for the information bounds")
+    p.add_argument("--limit", type=_positive_int, help="evaluate on the first N labelled images only (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="JSON file to write (default: MODEL/evaluation.json for a run directory)")
     p.add_argument("--data-dir", type=Path)
@@ -191,22 +192,50 @@ def _add_evaluate(commands) -> None:
 
 def cmd_evaluate(args) -> int:
     model = _load(args)
+    images = labels = factors = codes = None
     if has_labels(model.config.data):
-        images, labels = load_split(model.config.data.dataset, args.split, args.data_dir)
+        size = args.limit or 10000
+        images, labels, factors = load_evaluation_set(model.config.data, args.split, args.data_dir, size, args.seed)
+        images, labels = images[: args.limit or None], labels[: args.limit or None]
+        codes = model.encode(images)
     else:
-        images = labels = None
         print(f"{model.config.data.dataset}: no labels, so only the information bounds are measured")
-    result = {"split": args.split, **evaluate(model, images, labels, args.samples, args.seed)}
+    result = {"split": args.split, **evaluate(model, images, labels, args.samples, args.seed, codes)}
+    if factors is not None:
+        _save_factors(codes, factors, _evaluation_path(args).with_name("factors.npz"))
     for name, metrics in result["clustering"].items():
         print(f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
     for name, info in result["information"].items():
         bound = info.get("mi_lower_bound")
         print(f"{name}: information bound {bound:.4f}" if bound is not None else f"{name}: loss {info['loss']:.4f}")
-    out = args.out or (args.model / "evaluation.json" if args.model.is_dir() else None)
-    if out is not None:
-        _write_text(out, json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    out = _evaluation_path(args)
+    _write_text(out, json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
+
+
+def _evaluation_path(args) -> Path:
+    if args.out:
+        return args.out
+    return args.model / "evaluation.json" if args.model.is_dir() else args.model.with_name("evaluation.json")
+
+
+def _save_factors(codes: dict[str, torch.Tensor], factors: np.ndarray, path: Path) -> None:
+    """Ground-truth factors beside the predicted codes of the same images, for disentanglement
+    metrics: factors (N, 5) indices, factor_values, codes (N, n_codes), and their names."""
+    from .data import dsprites
+
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        factors=factors,
+        factor_values=dsprites.factor_values(np.ravel_multi_index(factors.T, dsprites.FACTOR_SIZES)),
+        factor_names=np.array(dsprites.FACTOR_NAMES),
+        codes=np.stack([codes[n].float().numpy() for n in codes], axis=1),
+        code_names=np.array(list(codes)),
+    )
+    _write_bytes(path, buffer.getvalue())
+    print(f"wrote {path} (factors and codes of {len(factors)} images)")
 
 
 # -- sample and traverse -----------------------------------------------------------------------

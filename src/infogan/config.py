@@ -25,7 +25,7 @@ CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
 INFO_UPDATES = ("both", "generator_q", "joint")
 PRIORS = ("uniform", "normal")
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
-DATASETS = ("mnist", "fashion-mnist", "folder")
+DATASETS = ("mnist", "fashion-mnist", "dsprites", "folder")
 BAD_FILE_POLICIES = ("skip", "error")
 
 

@@ -63,13 +63,14 @@ def evaluate(
     labels: torch.Tensor | None,
     samples: int = 10000,
     seed: int = 0,
+    codes: dict[str, torch.Tensor] | None = None,
 ) -> dict:
     """Clustering metrics of every categorical code on labelled images (use the test split),
     plus information bounds on `samples` fresh samples. Without images and labels, only the
-    information bounds."""
+    information bounds. `codes`, when given, are `model.encode(images)` computed already."""
     clustering = {}
     if images is not None and labels is not None:
-        codes = model.encode(images)
+        codes = model.encode(images) if codes is None else codes
         for name in model.spec.categorical_names:
             clustering[name] = cluster_metrics(codes[name].numpy(), labels.numpy())
     return {

@@ -67,25 +67,42 @@ class StatsWindow:
 
 
 class InMemoryBatches:
-    """Batches sliced from a uint8 image tensor, in an order that depends only on (seed, step).
+    """Batches drawn from in-memory images, in an order that depends only on (seed, step).
 
+    `images` is a uint8 tensor (N, C, H, W), moved to `device` once, or any object with
+    `len()` and `gather(rows) -> uint8 tensor` (such as bit-packed dSprites, unpacked per batch).
     Each epoch is a fresh permutation drawn from a generator seeded by the seed and the epoch,
     so a resumed run sees exactly the batches an uninterrupted one would.
     """
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, image_range: tuple[float, float]):
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise InfoGANError("training images must be a uint8 tensor of shape (N, C, H, W)")
-        if images.shape[0] < batch_size:
+    def __init__(
+        self,
+        images,
+        batch_size: int,
+        seed: int,
+        image_range: tuple[float, float],
+        device: str | torch.device = "cpu",
+    ):
+        device = torch.device(device)
+        if isinstance(images, torch.Tensor):
+            if images.dtype != torch.uint8 or images.ndim != 4:
+                raise InfoGANError("training images must be a uint8 tensor of shape (N, C, H, W)")
+            stored = images.to(device)
+            self._gather = lambda rows: stored.index_select(0, rows)
+            self._order_device = device
+        else:
+            self._gather = lambda rows: images.gather(rows).to(device)
+            self._order_device = torch.device("cpu")
+        self.count = len(images)
+        if self.count < batch_size:
             raise InfoGANError(
-                f"the data set has {images.shape[0]} images, fewer than the batch size {batch_size}; "
+                f"the data set has {self.count} images, fewer than the batch size {batch_size}; "
                 "lower optim.batch_size or use more images"
             )
-        self.images = images
         self.batch_size = batch_size
         self.seed = seed
         self.low, self.high = image_range
-        self.per_epoch = images.shape[0] // batch_size
+        self.per_epoch = self.count // batch_size
         self._epoch = -1
         self._order = torch.empty(0, dtype=torch.long)
 
@@ -93,10 +110,10 @@ class InMemoryBatches:
         epoch, index = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._order = torch.randperm(self.images.shape[0], generator=rng).to(self.images.device)
+            self._order = torch.randperm(self.count, generator=rng).to(self._order_device)
             self._epoch = epoch
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        pixels = self.images.index_select(0, rows).float()
+        pixels = self._gather(rows).float()
         return pixels * ((self.high - self.low) / 255.0) + self.low
 
 
@@ -137,7 +154,7 @@ class Trainer:
         self.optimizers = build_optimizers(config, self.generator, self.discriminator)
         self.latent_rng = torch.Generator(self.device).manual_seed(config.seed)
         self.batches = InMemoryBatches(
-            images.to(self.device), config.optim.batch_size, config.seed, config.model.image_range
+            images, config.optim.batch_size, config.seed, config.model.image_range, self.device
         )
         self.step = 0
         self.rollbacks = 0

@@ -9,6 +9,7 @@ import torch
 
 from ..config import DataConfig, ModelConfig
 from ..errors import InfoGANError
+from . import dsprites
 from .folder import load_image_folder
 from .idx import parse_idx, read_idx
 from .sources import IDX_DATASETS, cache_dir, download_file, locate, search_roots
@@ -26,17 +27,40 @@ def load_split(
 
 
 def has_labels(data: DataConfig) -> bool:
-    """Whether the data set has a labelled test split to evaluate clustering against."""
-    return data.dataset in IDX_DATASETS
+    """Whether the data set has labels to evaluate clustering against."""
+    return data.dataset != "folder"
 
 
-def load_training_images(data: DataConfig, model: ModelConfig, data_dir: str | Path | None = None) -> torch.Tensor:
-    """The training images (uint8, N x C x H x W) a config asks for, checked against the network."""
+def load_training_images(data: DataConfig, model: ModelConfig, data_dir: str | Path | None = None):
+    """The training images a config asks for, checked against the network: a uint8 tensor
+    (N, C, H, W), or for dSprites the bit-packed images that unpack batch by batch."""
     if data.dataset == "folder":
         return load_image_folder(data.path, model.image_channels, model.image_size, data.on_bad_file)
+    if data.dataset == "dsprites":
+        check_images_fit(torch.empty(0, 1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE), model, "dsprites")
+        return dsprites.PackedImages(dsprites.load_packed(cache_dir() / "dsprites"))
     images, _ = load_split(data.dataset, "train", data_dir)
     check_images_fit(images, model, data.dataset)
     return images
+
+
+def load_evaluation_set(
+    data: DataConfig, split: str = "test", data_dir: str | Path | None = None, size: int = 10000, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
+    """Labelled images to evaluate on: (images, labels, factors or None).
+
+    IDX data sets give their split. dSprites has no split: it gives `size` images drawn at random
+    (seeded) with the shape as label and all five ground-truth factors.
+    """
+    if data.dataset == "dsprites":
+        indices = np.sort(np.random.default_rng(seed).choice(dsprites.COUNT, size, replace=False))
+        packed = dsprites.load_packed(cache_dir() / "dsprites")
+        factors = dsprites.factors(indices)
+        return dsprites.unpack(packed[indices]), torch.from_numpy(factors[:, 0].copy()), factors
+    if data.dataset not in IDX_DATASETS:
+        raise InfoGANError(f"{data.dataset} has no labels to evaluate against")
+    images, labels = load_split(data.dataset, split, data_dir)
+    return images, labels, None
 
 
 def check_images_fit(images: torch.Tensor, model: ModelConfig, source: str) -> None:
@@ -62,6 +86,8 @@ __all__ = [
     "IDX_DATASETS",
     "check_images_fit",
     "has_labels",
+    "dsprites",
+    "load_evaluation_set",
     "load_image_folder",
     "load_training_images",
     "cache_dir",
