@@ -53,13 +53,17 @@ def matmul_peak(device: str, size: int = 2048, repeats: int = 10) -> float:
     return best
 
 
-VARIANTS = ("baseline", "adam-foreach", "adam-fused", "channels-last")
+VARIANTS = ("library", "adam-loop", "adam-foreach", "adam-fused", "channels-last")
 
 
 def apply_variant(trainer: Trainer, variant: str) -> None:
     """Switch one implementation detail that should not change what a step computes."""
-    if variant in ("adam-foreach", "adam-fused"):
-        flag = {"foreach": True} if variant == "adam-foreach" else {"fused": True}
+    if variant.startswith("adam-"):
+        flag = {
+            "adam-loop": {"foreach": False, "fused": False},
+            "adam-foreach": {"foreach": True},
+            "adam-fused": {"fused": True},
+        }[variant]
         for name, old in trainer.optimizers.named().items():
             group = old.param_groups[0]
             new = torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"], **flag)
@@ -67,7 +71,7 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
     elif variant == "channels-last":
         trainer.generator.to(memory_format=torch.channels_last)
         trainer.discriminator.to(memory_format=torch.channels_last)
-    elif variant != "baseline":
+    elif variant != "library":
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
 
 
@@ -125,7 +129,9 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", default=["mnist"])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["baseline"])
+    parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=["library"], help="library: the package's own choices"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     parser.add_argument("--steps", type=int, default=30)

@@ -41,7 +41,11 @@ def build_optimizers(config: Config, generator: nn.Module, discriminator: nn.Mod
     betas = (optim.beta1, optim.beta2)
 
     def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam(list(params), lr=lr, betas=betas)
+        params = list(params)
+        try:  # one fused kernel: 4-24% more images/s on CPU (benchmarks/results/README.md)
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # a device or PyTorch without fused Adam
+            return torch.optim.Adam(params, lr=lr, betas=betas)
 
     rule = config.loss.info_update
     if rule == "both":
