@@ -135,3 +135,16 @@ def test_failed_download_leaves_nothing_and_explains(isolated, mirror):
     assert "wrong contents" in message and "was not found" in message
     cache = isolated / "cache" / "infogan" / "mnist"
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_fashion_mnist_loads_and_trains_with_its_preset(data_dir):
+    from infogan.config import resolve_config
+    from infogan.trainer import Trainer
+
+    images, labels = load_split("fashion-mnist", "test", data_dir, download=False)
+    assert images.shape == (10000, 1, 28, 28) and torch.bincount(labels).tolist() == [1000] * 10
+    config = resolve_config("fashion-mnist", None, ["optim.steps=2", "optim.batch_size=16"])
+    assert config.data.dataset == "fashion-mnist" and config.model.architecture == "mnist"
+    trainer = Trainer(config, images[:256])
+    trainer.fit()
+    assert trainer.step == 2
