@@ -25,7 +25,7 @@ CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
 INFO_UPDATES = ("both", "generator_q", "joint")
 PRIORS = ("uniform", "normal")
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
-DATASETS = ("mnist", "fashion-mnist", "dsprites", "folder")
+DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites", "folder")
 BAD_FILE_POLICIES = ("skip", "error")
 
 
@@ -316,11 +316,14 @@ def resolve_config(
     overrides: typing.Iterable[str] = (),
 ) -> Config:
     """Preset, then config file, then `key=value` overrides, each on top of the last."""
-    data: dict[str, Any] = load_preset(preset) if preset else {}
+    data = Config().to_dict()  # every key present, so any of them can be overridden
+    if preset:
+        _merge(data, load_preset(preset))
     if config_file is not None:
         _merge(data, read_config_file(config_file))
-    # all overrides at once: each may only make sense together with another
-    return config_from_dict(data).replace(**dict(parse_override(text) for text in overrides))
+    for text in overrides:
+        _set_dotted(data, *parse_override(text))
+    return config_from_dict(data)  # validated once: some settings only make sense together
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from . import dsprites
 from .folder import load_image_folder
 from .idx import parse_idx, read_idx
 from .sources import IDX_DATASETS, cache_dir, download_file, locate, search_roots
+from .svhn import load_svhn
 
 
 def load_split(
@@ -39,7 +40,10 @@ def load_training_images(data: DataConfig, model: ModelConfig, data_dir: str | P
     if data.dataset == "dsprites":
         check_images_fit(torch.empty(0, 1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE), model, "dsprites")
         return dsprites.PackedImages(dsprites.load_packed(cache_dir() / "dsprites"))
-    images, _ = load_split(data.dataset, "train", data_dir)
+    if data.dataset == "svhn":
+        images, _ = load_svhn("train", data_dir)
+    else:
+        images, _ = load_split(data.dataset, "train", data_dir)
     check_images_fit(images, model, data.dataset)
     return images
 
@@ -57,6 +61,9 @@ def load_evaluation_set(
         packed = dsprites.load_packed(cache_dir() / "dsprites")
         factors = dsprites.factors(indices)
         return dsprites.unpack(packed[indices]), torch.from_numpy(factors[:, 0].copy()), factors
+    if data.dataset == "svhn":
+        images, labels = load_svhn(split, data_dir)
+        return images, labels, None
     if data.dataset not in IDX_DATASETS:
         raise InfoGANError(f"{data.dataset} has no labels to evaluate against")
     images, labels = load_split(data.dataset, split, data_dir)
@@ -93,6 +100,7 @@ __all__ = [
     "cache_dir",
     "download_file",
     "load_split",
+    "load_svhn",
     "locate",
     "parse_idx",
     "read_idx",

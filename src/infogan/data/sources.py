@@ -12,7 +12,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,34 +86,51 @@ def find_file(name: str, filename: str, roots: Sequence[Path]) -> Path | None:
     return None
 
 
-def download_file(dataset: IdxDataset, filename: str, target_dir: Path, mirrors: Sequence[str]) -> Path:
-    """Fetch `filename`.gz from the first mirror that serves it with the right contents.
+def fetch_verified(urls: Sequence[str], target: Path, check: Callable[[bytes], str | None], what: str) -> Path:
+    """Download from the first URL that serves a payload `check` accepts (it returns None, or
+    a problem), and write it to `target`.
 
-    The file is written to a temporary name, verified, then renamed: a failed or interrupted
-    download never leaves a file that looks complete.
+    The file is written to a temporary name and renamed only once it is verified: a failed or
+    interrupted download never leaves a file that looks complete.
     """
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{filename}.gz"
     problems = []
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + f"/{filename}.gz"
+    for url in urls:
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
                 payload = response.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
             problems.append(f"{url}: {getattr(exc, 'reason', exc)}")
             continue
-        try:
-            digest = hashlib.sha256(gzip.decompress(payload)).hexdigest()
-        except (OSError, EOFError) as exc:
-            problems.append(f"{url}: not a gzip file ({exc})")
-            continue
-        if digest != dataset.sha256[filename]:
-            problems.append(f"{url}: wrong contents (SHA-256 {digest[:12]}...)")
+        problem = check(payload)
+        if problem:
+            problems.append(f"{url}: {problem}")
             continue
         write_bytes_atomically(target, payload)
         return target
-    raise InfoGANError(f"could not download {filename} of {dataset.name}:\n  " + "\n  ".join(problems))
+    raise InfoGANError(f"could not download {what}:\n  " + "\n  ".join(problems))
+
+
+def download_file(dataset: IdxDataset, filename: str, target_dir: Path, mirrors: Sequence[str]) -> Path:
+    """Fetch `filename`.gz of an IDX data set, verified against its SHA-256."""
+
+    def check(payload: bytes) -> str | None:
+        try:
+            digest = hashlib.sha256(gzip.decompress(payload)).hexdigest()
+        except (OSError, EOFError) as exc:
+            return f"not a gzip file ({exc})"
+        return None if digest == dataset.sha256[filename] else f"wrong contents (SHA-256 {digest[:12]}...)"
+
+    urls = [mirror.rstrip("/") + f"/{filename}.gz" for mirror in mirrors]
+    return fetch_verified(urls, target_dir / f"{filename}.gz", check, f"{filename} of {dataset.name}")
+
+
+def missing_message(name: str, files: str, roots: Sequence[Path]) -> str:
+    where = "\n  ".join(str(r / name) for r in roots)
+    return (
+        f"{name}: {files} was not found in any of:\n  {where}\n"
+        f"Put the {name} files in one of these folders (or pass --data-dir / set INFOGAN_DATA_DIR to a "
+        "folder holding them), or connect to the internet to download them."
+    )
 
 
 def locate(
@@ -151,9 +168,4 @@ def _download_or_explain(
 
 
 def _missing_message(dataset: IdxDataset, filename: str, roots: Sequence[Path]) -> str:
-    where = "\n  ".join(str(r / dataset.name) for r in roots)
-    return (
-        f"{dataset.name}: {filename}[.gz] was not found in any of:\n  {where}\n"
-        f"Put the four {dataset.name} IDX files in one of these folders (or pass --data-dir / "
-        "set INFOGAN_DATA_DIR to a folder holding them), or connect to the internet to download them."
-    )
+    return missing_message(dataset.name, f"{filename}[.gz]", roots)
