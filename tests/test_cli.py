@@ -190,3 +190,11 @@ def test_console_entry_point_reports_errors_cleanly(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+
+
+def test_curves_plot_the_metrics_log(run_dir, tmp_path):
+    out = tmp_path / "curves.png"
+    assert main(["curves", str(run_dir), "--out", str(out)]) == 0
+    assert Image.open(out).size == (1500, 400)
+    assert main(["curves", str(tmp_path), "--out", str(tmp_path / "none.png")]) == 2
+    assert not (tmp_path / "none.png").exists()

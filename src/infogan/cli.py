@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_traverse(commands)
     _add_encode(commands)
     _add_export(commands)
+    _add_curves(commands)
     presets = commands.add_parser("presets", help="list the shipped presets")
     presets.set_defaults(handler=lambda args: print("\n".join(preset_names())) or 0)
     return parser
@@ -361,6 +362,24 @@ def _add_export(commands) -> None:
 def cmd_export(args) -> int:
     folder = _load(args).export(args.out)
     print(f"wrote {folder}/model.safetensors and {folder}/config.json")
+    return 0
+
+
+def _add_curves(commands) -> None:
+    p = commands.add_parser("curves", help="plot the information bounds and losses of a run (needs matplotlib)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="PNG file to write")
+    p.set_defaults(handler=cmd_curves)
+
+
+def cmd_curves(args) -> int:
+    from .config import resolve_config
+    from .curves import plot_curves, read_metrics
+
+    records = read_metrics(args.run_dir / "metrics.jsonl")
+    config = resolve_config(None, args.run_dir / "config.yaml")
+    plot_curves(records, config, args.out)
+    print(f"wrote {args.out} ({len(records)} log points up to step {records[-1]['step']})")
     return 0
 
 

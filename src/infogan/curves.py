@@ -1,0 +1,65 @@
+"""Training curves from a run's metrics log: the information bound of each categorical code
+against its ceiling H(c), the continuous codes' losses, and the adversarial game."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import Config
+from .errors import InfoGANError
+from .fileio import atomic_write
+from .latent import LatentSpec
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The records of a metrics.jsonl file, with a clear error when it is missing or damaged."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InfoGANError(f"cannot read {path}: {exc.strerror or exc}; is this a run directory?") from None
+    try:
+        records = [json.loads(line) for line in lines if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise InfoGANError(f"{path} is damaged at line {exc.lineno}: {exc.msg}") from None
+    if not records:
+        raise InfoGANError(f"{path} has no entries yet; train for at least logging.log_every steps")
+    return records
+
+
+def plot_curves(records: list[dict], config: Config, out: str | Path) -> None:
+    """Save a PNG of the curves (needs matplotlib: pip install 'infogan[plots]')."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InfoGANError("drawing curves needs matplotlib: pip install matplotlib") from None
+    spec = LatentSpec.from_config(config.latent)
+    steps = [r["step"] for r in records]
+    figure, (info_axes, cont_axes, game_axes) = plt.subplots(1, 3, figsize=(15, 4))
+    for name, entropy in zip(spec.categorical_names, spec.categorical_entropy()):
+        line = info_axes.plot(steps, [r.get(f"mi_{name}") for r in records], label=f"{name}: H(c) - CE")[0]
+        ceiling = f"H({name}) = {entropy:.3f}"
+        info_axes.axhline(entropy, color=line.get_color(), linestyle="--", linewidth=1, label=ceiling)
+    info_axes.set(title="information bound, categorical codes", xlabel="step", ylabel="nats")
+    for name in spec.continuous_names:
+        cont_axes.plot(steps, [r.get(f"info_loss_{name}") for r in records], label=name)
+    cont_axes.set(title=f"continuous codes: {config.loss.continuous_info} loss", xlabel="step")
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        game_axes.plot(steps, [r.get(key) for r in records], label=key)
+    game_axes.set(title=f"adversarial game ({config.loss.adversarial})", xlabel="step")
+    for axes in (info_axes, cont_axes, game_axes):
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=8)
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    try:
+        with atomic_write(out) as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
+    except OSError as exc:
+        raise InfoGANError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(figure)
