@@ -198,3 +198,9 @@ def test_curves_plot_the_metrics_log(run_dir, tmp_path):
     assert Image.open(out).size == (1500, 400)
     assert main(["curves", str(tmp_path), "--out", str(tmp_path / "none.png")]) == 2
     assert not (tmp_path / "none.png").exists()
+
+
+def test_presets_are_listed(capsys):
+    assert main(["presets"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert {"mnist", "fashion-mnist", "svhn", "celeba", "faces3d", "chairs3d", "dsprites"} <= set(listed)

@@ -53,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_curves(commands)
     presets = commands.add_parser("presets", help="list the shipped presets")
-    presets.set_defaults(handler=lambda args: print("\n".join(preset_names())) or 0)
+    presets.set_defaults(handler=cmd_presets)
     return parser
+
+
+def cmd_presets(args) -> int:
+    print("\n".join(preset_names()))
+    return 0
 
 
 def _positive_int(text: str) -> int:
