@@ -55,6 +55,9 @@ def test_bad_files_are_explained(small_svhn, tmp_path):
     (bad / "extra_32x32.mat").write_bytes(b"not matlab")
     with pytest.raises(InfoGANError, match="not a readable MATLAB file"):
         svhn.load_svhn("extra", bad.parent, download=False)
+    (bad / "train_32x32.mat").write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64" + bytes(200))
+    with pytest.raises(InfoGANError, match="MATLAB 7.3 file"):
+        svhn.load_svhn("train", bad.parent, download=False)
     with pytest.raises(InfoGANError, match="was not found"):
         svhn.load_svhn("train", tmp_path / "nowhere", download=False)
 

@@ -14,6 +14,7 @@ from .errors import InfoGANError
 from .fileio import write_bytes_atomically
 from .latent import Latent, LatentSpec
 from .models import QOutput, build_networks
+from .visualize import to_unit_range
 
 
 class InfoGAN:
@@ -60,9 +61,8 @@ class InfoGAN:
     def generate_from(self, latent: Latent, batch_size: int = 1000) -> torch.Tensor:
         """Images in [0, 1] for the given latents."""
         inputs = self.spec.to_input(latent)
-        low, high = self.config.model.image_range
         outputs = [self.generator(chunk.to(self.device)).cpu() for chunk in inputs.split(batch_size)]
-        return ((torch.cat(outputs) - low) / (high - low)).clamp(0, 1)
+        return to_unit_range(torch.cat(outputs), self.config.model.image_range)
 
     def generate(
         self,

@@ -16,7 +16,7 @@ from .errors import InfoGANError
 from .latent import LatentSpec, traversal_latents
 from .models import build_networks
 from .training import StepContext, build_optimizers, stat_names, train_step
-from .visualize import save_grid
+from .visualize import save_grid, to_unit_range
 
 Callback = Callable[["Trainer"], None]
 NONFINITE_CHECK_EVERY = 10
@@ -354,8 +354,7 @@ class Trainer:
             images = self.generator(self.spec.to_input(moved))
         finally:
             self.generator.train(was_training)
-        low, high = self.config.model.image_range
-        return ((images - low) / (high - low)).clamp(0, 1).cpu()
+        return to_unit_range(images, self.config.model.image_range).cpu()
 
 
 def check_resumable(saved: Config, requested: Config) -> None:

@@ -11,6 +11,12 @@ from .errors import InfoGANError
 from .fileio import atomic_write
 
 
+def to_unit_range(images: torch.Tensor, image_range: tuple[float, float]) -> torch.Tensor:
+    """Generator output in `image_range` mapped to [0, 1] for saving or returning."""
+    low, high = image_range
+    return ((images - low) / (high - low)).clamp(0, 1)
+
+
 def grid(images: torch.Tensor, columns: int, padding: int = 2) -> torch.Tensor:
     """One (C, H, W) image in [0, 1] laying `images` (N, C, h, w) out in rows of `columns`."""
     return make_grid(images, nrow=columns, padding=padding, pad_value=1.0)

@@ -22,9 +22,11 @@ MIRRORS = ("http://ufldl.stanford.edu/housenumbers/",)
 
 def parse_mat(payload: bytes, split: str, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, 3, 32, 32), labels int64 (N,) with digit 0 as 0) from SVHN's .mat."""
+    if payload.startswith(b"MATLAB 7.3"):  # HDF5-based; scipy does not read these
+        raise InfoGANError(f"{source} is a MATLAB 7.3 file; SVHN's files are version 5: download them again")
     try:
         data = scipy.io.loadmat(io.BytesIO(payload))
-    except (scipy.io.matlab.MatReadError, ValueError, OSError, TypeError, NotImplementedError) as exc:
+    except (scipy.io.matlab.MatReadError, ValueError, OSError, TypeError) as exc:
         raise InfoGANError(f"{source} is not a readable MATLAB file ({exc}); download it again") from None
     images, labels = data.get("X"), data.get("y")
     if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
