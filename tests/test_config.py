@@ -103,3 +103,14 @@ def test_any_plain_data_gives_a_config_or_a_clear_error(data):
         assert str(exc).startswith("config")
     else:
         assert isinstance(config, Config)
+
+
+def test_lambda_codes_give_one_weight_per_code_in_order():
+    config = resolve_config("mnist", overrides=["loss.lambda_codes=[1, 0.5, 10]"])
+    assert config.loss.lambda_codes == (1.0, 0.5, 10.0)
+    assert config.loss.code_weights(1, 2) == ([1.0], [0.5, 10.0])
+    assert resolve_config("mnist").loss.code_weights(1, 2) == ([1.0], [1.0, 1.0])
+    with pytest.raises(InfoGANError, match="has 2 values but the latent has 3 codes"):
+        resolve_config("mnist", overrides=["loss.lambda_codes=[1, 2]"])
+    with pytest.raises(InfoGANError, match="loss.lambda_codes must be a list of numbers"):
+        resolve_config("mnist", overrides=["loss.lambda_codes=abc"])

@@ -100,3 +100,19 @@ def test_folder_dataset_needs_a_path_and_mnist_needs_matching_networks(tmp_path,
             "--set", "model.image_size=32"]  # fmt: skip
     assert main(args) == 2
     assert "images are 1x28x28 but the network makes 1x32x32" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("preset", "shape"), [("celeba", (3, 32, 32)), ("faces3d", (1, 32, 32)), ("chairs3d", (1, 64, 64))]
+)
+def test_paper_folder_presets_train_with_their_own_networks(tmp_path, preset, shape):
+    folder = _make_folder(tmp_path / "images", count=8)
+    out = tmp_path / preset
+    args = ["train", "--preset", preset, "--out", str(out), "--max-steps", "2", "--device", "cpu",
+            "--progress", "lines", "--set", f"data.path={folder}", "--set", "optim.batch_size=4",
+            "--set", "logging.tensorboard=false"]  # fmt: skip
+    assert main(args) == 0
+    model = infogan.load(out)
+    assert model.config.model.architecture == {"celeba": "svhn", "faces3d": "faces", "chairs3d": "chairs"}[preset]
+    images = model.generate(3)
+    assert images.shape == (3, *shape) and torch.isfinite(images).all()

@@ -73,3 +73,14 @@ def test_info_terms_weight_each_kind_and_keep_the_graph():
     assert math.isclose(terms.total.item(), 2.0 * math.log(3) + 0.5 * 1.0, rel_tol=1e-6)
     terms.total.backward()
     assert logits.grad.abs().sum() > 0 and mean.grad.abs().sum() > 0
+
+
+def test_info_terms_take_one_lambda_per_code():
+    spec = LatentSpec(noise_dim=2, categorical=(4, 3), continuous=2)
+    latent = spec.sample(16, generator=torch.Generator().manual_seed(0))
+    q = QOutput([torch.randn(16, 4), torch.randn(16, 3)], torch.randn(16, 2), torch.zeros(16, 2))
+    terms = info_terms(q, latent, "fixed_std", [1.0, 3.0], [0.5, 10.0])
+    expected = terms.categorical[0] + 3 * terms.categorical[1] + 0.5 * terms.continuous[0] + 10 * terms.continuous[1]
+    assert torch.allclose(terms.total, expected)
+    same = info_terms(q, latent, "fixed_std", [2.0, 2.0], [0.5, 0.5])
+    assert torch.allclose(same.total, 2 * terms.categorical.sum() + 0.5 * terms.continuous.sum())

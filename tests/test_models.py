@@ -55,3 +55,69 @@ def test_leaky_slope_is_a_config_value():
     _, d = build_networks(ModelConfig(leaky_slope=0.2), LatentSpec())
     slopes = {m.negative_slope for m in d.modules() if isinstance(m, torch.nn.LeakyReLU)}
     assert slopes == {0.2}
+
+
+def _layers(module: torch.nn.Module, kind: type) -> list:
+    return [m for m in module.modules() if isinstance(m, kind)]
+
+
+@pytest.mark.parametrize(
+    ("architecture", "size", "channels", "spec"),
+    [  # the paper's code sizes for each experiment (appendix C)
+        ("faces", 32, 1, LatentSpec(noise_dim=128, categorical=(), continuous=5)),
+        ("svhn", 32, 3, LatentSpec(noise_dim=124, categorical=(10,) * 4, continuous=4)),
+        ("svhn", 32, 3, LatentSpec(noise_dim=128, categorical=(10,) * 10, continuous=0)),  # CelebA
+        ("chairs", 64, 1, LatentSpec(noise_dim=128, categorical=(20,) * 3, continuous=1)),
+    ],
+)
+def test_paper_networks_make_and_read_their_image_size(architecture, size, channels, spec):
+    config = ModelConfig(architecture=architecture, image_size=size, image_channels=channels)
+    g, d = build_networks(config, spec)
+    images = g(spec.to_input(spec.sample(3)))
+    assert images.shape == (3, channels, size, size)
+    logits, q = d(images)
+    assert logits.shape == (3,) and [lg.shape for lg in q.categorical_logits] == [(3, k) for k in spec.categorical]
+    assert q.continuous_mean.shape == (3, spec.continuous)
+
+
+def test_svhn_networks_follow_table_2():
+    config = ModelConfig(architecture="svhn", image_size=32, image_channels=3)
+    g, d = build_networks(config, LatentSpec(noise_dim=124, categorical=(10,) * 4, continuous=4))
+    assert g.body[0].in_features == 168 and g.body[0].out_features == 2 * 2 * 448
+    assert [m.out_channels for m in _layers(g, torch.nn.ConvTranspose2d)] == [256, 128, 64, 3]
+    assert [m.num_features for m in _layers(g, torch.nn.BatchNorm2d)] == [256]  # BN on the first upconv only
+    assert [m.out_channels for m in _layers(d.trunk, torch.nn.Conv2d)] == [64, 128, 256]
+    assert [m.num_features for m in _layers(d.trunk, torch.nn.BatchNorm2d)] == [128, 256]
+
+
+def test_chairs_networks_follow_table_5_with_size_keeping_stride_1_layers():
+    config = ModelConfig(architecture="chairs", image_size=64)
+    g, d = build_networks(config, LatentSpec(noise_dim=128, categorical=(20,) * 3, continuous=1))
+    assert g.body[0].in_features == 189
+    sizes = []
+    x = torch.randn(2, 256, 8, 8)
+    for layer in g.body[7:]:
+        x = layer(x)
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            sizes.append((layer.out_channels, x.shape[-1]))
+    assert sizes == [(256, 8), (256, 8), (128, 16), (64, 32), (1, 64)]
+    trunk_out = d.trunk(torch.rand(2, 1, 64, 64))
+    assert trunk_out.shape == (2, 256 * 8 * 8)
+    assert [m.stride for m in _layers(d.trunk, torch.nn.Conv2d)] == [(2, 2)] * 3 + [(1, 1)] * 2
+
+
+def test_faces_networks_are_the_mnist_networks_at_32_pixels():
+    spec = LatentSpec(noise_dim=128, categorical=(), continuous=5)
+    g28, d28 = build_networks(ModelConfig(), spec)
+    g32, d32 = build_networks(ModelConfig(architecture="faces", image_size=32), spec)
+    kinds = [type(m) for m in g28.body]
+    assert kinds == [type(m) for m in g32.body]
+    assert g32.body[3].out_features == 128 * 8 * 8 and d32.trunk[6].in_features == 128 * 8 * 8
+
+
+@pytest.mark.parametrize(("architecture", "size"), [("mnist", 28), ("faces", 32), ("svhn", 32), ("chairs", 64)])
+def test_paper_networks_refuse_other_sizes(architecture, size):
+    from infogan.errors import InfoGANError
+
+    with pytest.raises(InfoGANError, match=f"makes {size}x{size} images; set model.image_size: {size}"):
+        ModelConfig(architecture=architecture, image_size=size * 2)

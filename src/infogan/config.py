@@ -95,6 +95,7 @@ class LossConfig:
     continuous_info: str = "fixed_std"
     lambda_categorical: float = 1.0
     lambda_continuous: float = 1.0
+    lambda_codes: tuple[float, ...] = ()
     info_update: str = "both"
 
     def __post_init__(self) -> None:
@@ -103,6 +104,14 @@ class LossConfig:
         _require_choice(self.info_update, INFO_UPDATES, "loss.info_update")
         _require(self.lambda_categorical >= 0, "loss.lambda_categorical", "must be 0 or more")
         _require(self.lambda_continuous >= 0, "loss.lambda_continuous", "must be 0 or more")
+        _require(all(w >= 0 for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
+
+    def code_weights(self, n_categorical: int, n_continuous: int) -> tuple[list[float], list[float]]:
+        """lambda of each categorical and each continuous code: `lambda_codes` (one per code,
+        categorical first) when given, else lambda_categorical / lambda_continuous for all."""
+        if self.lambda_codes:
+            return list(self.lambda_codes[:n_categorical]), list(self.lambda_codes[n_categorical:])
+        return [self.lambda_categorical] * n_categorical, [self.lambda_continuous] * n_continuous
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,15 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
+    def __post_init__(self) -> None:
+        n_codes = len(self.latent.categorical) + self.latent.continuous
+        _require(
+            len(self.loss.lambda_codes) in (0, n_codes),
+            "loss.lambda_codes",
+            f"has {len(self.loss.lambda_codes)} values but the latent has {n_codes} codes; give one "
+            "lambda per code (categorical codes first) or an empty list",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples become lists), ready for YAML or JSON."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -216,11 +234,13 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return _build(hint, value, key + ".")
     origin = typing.get_origin(hint)
     if origin is tuple:
-        if isinstance(value, int) and not isinstance(value, bool):
+        item = typing.get_args(hint)[0]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise InfoGANError(f"config: {key} must be a list of whole numbers, got {value!r}")
-        return tuple(_coerce(int, v, key) for v in value)
+            kind = "whole numbers" if item is int else "numbers"
+            raise InfoGANError(f"config: {key} must be a list of {kind}, got {value!r}")
+        return tuple(_coerce(item, v, key) for v in value)
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type {hint}")  # programming error, not user input
     if hint is bool:

@@ -7,6 +7,7 @@ that keep their autograd graph.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -81,14 +82,25 @@ def info_terms(
     q: QOutput,
     latent: Latent,
     continuous_kind: str,
-    lambda_categorical: float,
-    lambda_continuous: float,
+    lambda_categorical: float | Sequence[float],
+    lambda_continuous: float | Sequence[float],
 ) -> InfoTerms:
-    """lambda-weighted -L_I (without the constant H(c)) for a batch generated from `latent`."""
+    """lambda-weighted -L_I (without the constant H(c)) for a batch generated from `latent`.
+
+    Each lambda is one number for every code of its kind or a sequence with one per code.
+    """
     cat = categorical_info_losses(q.categorical_logits, latent.categorical)
     cont = continuous_info_losses(q.continuous_mean, q.continuous_log_std, latent.continuous, continuous_kind)
-    total = lambda_categorical * cat.sum() + lambda_continuous * cont.sum()
+    total = _weighted_sum(cat, lambda_categorical) + _weighted_sum(cont, lambda_continuous)
     return InfoTerms(total, cat, cont)
+
+
+def _weighted_sum(losses: torch.Tensor, weights: float | Sequence[float]) -> torch.Tensor:
+    if isinstance(weights, (int, float)):
+        return weights * losses.sum()
+    if len(set(weights)) <= 1:  # one lambda for all: a single multiply
+        return (weights[0] if weights else 0.0) * losses.sum()
+    return sum((w * loss for w, loss in zip(weights, losses, strict=True)), losses.new_zeros(()))
 
 
 def categorical_mi_bounds(spec: LatentSpec, cross_entropy: torch.Tensor) -> torch.Tensor:

@@ -142,7 +142,8 @@ def info_phase(ctx: StepContext, latent: Latent):
 
 def _info(ctx: StepContext, q, latent: Latent):
     loss = ctx.config.loss
-    return info_terms(q, latent, loss.continuous_info, loss.lambda_categorical, loss.lambda_continuous)
+    cat_weights, cont_weights = loss.code_weights(len(ctx.spec.categorical), ctx.spec.continuous)
+    return info_terms(q, latent, loss.continuous_info, cat_weights, cont_weights)
 
 
 def _detached(info):

@@ -22,10 +22,11 @@ class Architecture:
     check: Callable[[ModelConfig], None]
 
 
-def _mnist() -> Architecture:
-    from .mnist import MnistDiscriminator, MnistGenerator, check_mnist_config
+def _mnist(name: str, size: int) -> Architecture:
+    from .mnist import MnistDiscriminator, MnistGenerator
+    from .paper import size_check
 
-    return Architecture(MnistGenerator, MnistDiscriminator, check_mnist_config)
+    return Architecture(MnistGenerator, MnistDiscriminator, size_check(name, size))
 
 
 def _conv() -> Architecture:
@@ -34,7 +35,24 @@ def _conv() -> Architecture:
     return Architecture(ConvGenerator, ConvDiscriminator, check_conv_config)
 
 
-ARCHITECTURES: dict[str, Architecture] = {"mnist": _mnist(), "conv": _conv()}
+def _paper(name: str, size: int) -> Architecture:
+    from . import paper
+
+    generator, discriminator = {
+        "svhn": (paper.SvhnGenerator, paper.SvhnDiscriminator),
+        "chairs": (paper.ChairsGenerator, paper.ChairsDiscriminator),
+    }[name]
+    return Architecture(generator, discriminator, paper.size_check(name, size))
+
+
+# The paper's networks (Tables 1-5; CelebA uses SVHN's) and the general `conv` family.
+ARCHITECTURES: dict[str, Architecture] = {
+    "mnist": _mnist("mnist", 28),
+    "faces": _mnist("faces", 32),
+    "svhn": _paper("svhn", 32),
+    "chairs": _paper("chairs", 64),
+    "conv": _conv(),
+}
 
 
 def build_networks(config: ModelConfig, spec: LatentSpec) -> tuple[nn.Module, nn.Module]:
