@@ -64,7 +64,14 @@ def run_seed(job: dict) -> dict:
     )
     train_images, _ = load_split(config.data.dataset, "train", job["data_dir"])
     test_images, test_labels = load_split(config.data.dataset, "test", job["data_dir"])
-    trainer = infogan.Trainer(config, train_images, device=job["device"], progress=False)
+    trainer = infogan.Trainer(
+        config,
+        train_images,
+        device=job["device"],
+        progress=False,
+        precision=job.get("precision", "fp32"),
+        compile=job.get("compile", False),
+    )
     curve: list[dict] = []
     clock = {"train": 0.0, "last": time.perf_counter()}
 
@@ -181,6 +188,8 @@ def main() -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--recalibrate", action="store_true", help="also report accuracy after BN recalibration")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as infogan train --precision")
+    parser.add_argument("--compile", action="store_true", help="as infogan train --compile")
     args = parser.parse_args()
 
     jobs = [
@@ -194,6 +203,8 @@ def main() -> int:
             "threads": args.threads,
             "data_dir": args.data_dir,
             "recalibrate": args.recalibrate,
+            "precision": args.precision,
+            "compile": args.compile,
         }
         for s in args.seeds
     ]
@@ -212,6 +223,8 @@ def main() -> int:
         "steps": args.steps,
         "batch_size": config.optim.batch_size,
         "jobs": args.jobs,
+        "precision": args.precision,
+        "compile": args.compile,
         "wall_seconds": round(time.perf_counter() - start, 1),
         "machine": machine_info(args.device, args.threads or torch.get_num_threads()),
         "summary": summarise(results, code),

@@ -36,11 +36,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: str, size: int = 2048, repeats: int = 10) -> float:
-    """Best fp32 matrix-multiply rate in FLOP/s over a few timed products."""
+def matmul_peak(device: str, size: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """Best matrix-multiply rate in FLOP/s (of `dtype`) over a few timed products."""
     dev = torch.device(device)
-    a = torch.randn(size, size, device=dev)
-    b = torch.randn(size, size, device=dev)
+    a = torch.randn(size, size, device=dev, dtype=dtype)
+    b = torch.randn(size, size, device=dev, dtype=dtype)
     best = 0.0
     for _ in range(3):
         torch.mm(a, b)
@@ -53,7 +53,13 @@ def matmul_peak(device: str, size: int = 2048, repeats: int = 10) -> float:
     return best
 
 
-VARIANTS = ("library", "adam-loop", "adam-foreach", "adam-fused", "channels-last")
+VARIANTS = ("library", "adam-loop", "adam-foreach", "adam-fused", "channels-last", "bf16", "compile", "bf16-compile")
+# Trainer options behind the variants that are options of the package (--precision, --compile).
+TRAINER_OPTIONS = {
+    "bf16": {"precision": "bf16"},
+    "compile": {"compile": True},
+    "bf16-compile": {"precision": "bf16", "compile": True},
+}
 
 
 def apply_variant(trainer: Trainer, variant: str) -> None:
@@ -71,8 +77,28 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
     elif variant == "channels-last":
         trainer.generator.to(memory_format=torch.channels_last)
         trainer.discriminator.to(memory_format=torch.channels_last)
-    elif variant != "library":
+    elif variant != "library" and variant not in TRAINER_OPTIONS:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+
+def _step(trainer: Trainer, step: int) -> torch.Tensor:
+    latent = trainer.spec.sample(trainer.config.optim.batch_size, trainer.latent_rng, trainer.device)
+    return train_step(trainer._context, trainer.batches.batch(step), latent)
+
+
+def count_step_flops(trainer: Trainer) -> int:
+    """FLOPs of one float32 training step (convolutions and matrix products, both passes)."""
+    _step(trainer, 0)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        _step(trainer, 1)
+    return counter.get_total_flops()
+
+
+def _flops_per_step(job: dict) -> int:
+    config = resolve_config(job["preset"], None, [f"optim.batch_size={job['batch_size']}", *job["overrides"]])
+    images, _ = load_split(config.data.dataset, "train", job["data_dir"])
+    return count_step_flops(Trainer(config, images[: 4 * job["batch_size"]], device=job["device"], progress=False))
 
 
 def measure(job: dict) -> dict:
@@ -82,20 +108,17 @@ def measure(job: dict) -> dict:
     overrides = [f"optim.batch_size={job['batch_size']}", *job["overrides"]]
     config = resolve_config(job["preset"], None, overrides)
     images, _ = load_split(config.data.dataset, "train", job["data_dir"])
-    trainer = Trainer(config, images[:20000], device=job["device"], progress=False)
+    options = TRAINER_OPTIONS.get(job["variant"], {})
+    trainer = Trainer(config, images[:20000], device=job["device"], progress=False, **options)
     device = trainer.device
-    ctx, spec, batch = trainer._context, trainer.spec, config.optim.batch_size
+    batch = config.optim.batch_size
     apply_variant(trainer, job["variant"])
 
     def one_step(step: int) -> torch.Tensor:
-        return train_step(ctx, trainer.batches.batch(step), spec.sample(batch, trainer.latent_rng, device))
+        return _step(trainer, step)
 
-    for step in range(job["warmup"]):
+    for step in range(job["warmup"] + 1):
         one_step(step)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        one_step(job["warmup"])
-    flops_per_step = counter.get_total_flops()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
@@ -104,7 +127,7 @@ def measure(job: dict) -> dict:
         one_step(job["warmup"] + 1 + step)
     _sync(device)
     seconds = time.perf_counter() - start
-    achieved = flops_per_step * job["steps"] / seconds
+    achieved = job["flops_per_step"] * job["steps"] / seconds
     memory = (
         torch.cuda.max_memory_allocated(device)
         if device.type == "cuda"
@@ -117,7 +140,7 @@ def measure(job: dict) -> dict:
         "batch_size": batch,
         "images_per_s": round(batch * job["steps"] / seconds, 1),
         "ms_per_step": round(1000 * seconds / job["steps"], 2),
-        "flops_per_image": flops_per_step / batch,
+        "flops_per_image": job["flops_per_step"] / batch,
         "achieved_gflops": round(achieved / 1e9, 2),
         "peak_memory_mb": round(memory / 2**20, 1),
         "memory_kind": "max allocated (CUDA)" if device.type == "cuda" else "max RSS",
@@ -142,7 +165,8 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    peak = matmul_peak(args.device)
+    peaks = {"fp32": matmul_peak(args.device), "bf16": matmul_peak(args.device, dtype=torch.bfloat16)}
+    print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s")
     jobs = [
         {"preset": p, "batch_size": b, "overrides": args.overrides, "device": args.device, "threads": args.threads,
          "steps": args.steps, "warmup": args.warmup, "data_dir": args.data_dir, "variant": v}
@@ -151,9 +175,12 @@ def main() -> int:
     rows = []
     context = multiprocessing.get_context("spawn")
     for job in jobs:  # one fresh process each, so max RSS belongs to that configuration alone
+        job["flops_per_step"] = _flops_per_step(job)
         with context.Pool(1) as pool:
             row = pool.apply(measure, (job,))
-        row["fraction_of_peak"] = round(row["achieved_gflops"] * 1e9 / peak, 3)
+        kind = "bf16" if row["variant"].startswith("bf16") else "fp32"
+        row["fraction_of_peak"] = round(row["achieved_gflops"] * 1e9 / peaks[kind], 3)
+        row["peak_kind"] = kind
         rows.append(row)
         print(
             f"{row['preset']} {row['variant']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
@@ -164,12 +191,13 @@ def main() -> int:
     report = {
         "command": "python " + " ".join(sys.argv),
         "machine": machine_info(args.device, args.threads or torch.get_num_threads()),
-        "matmul_peak_gflops": round(peak / 1e9, 2),
+        "matmul_peak_gflops": round(peaks["fp32"] / 1e9, 2),
+        "bf16_matmul_peak_gflops": round(peaks["bf16"] / 1e9, 2),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"fp32 matmul peak: {report['matmul_peak_gflops']} GFLOP/s; wrote {args.out}")
+    print(f"wrote {args.out}")
     return 0
 
 

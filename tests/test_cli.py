@@ -204,3 +204,12 @@ def test_presets_are_listed(capsys):
     assert main(["presets"]) == 0
     listed = capsys.readouterr().out.split()
     assert {"mnist", "fashion-mnist", "svhn", "celeba", "faces3d", "chairs3d", "dsprites"} <= set(listed)
+
+
+def test_train_in_bf16_from_the_cli(tmp_path, data_dir):
+    out = tmp_path / "bf16"
+    args = ["train", "--out", str(out), "--max-steps", "2", "--data-dir", str(data_dir), "--precision", "bf16", *TINY]
+    assert main(args) == 0
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 2 and all(isinstance(v, float) for k, v in lines[-1].items() if k != "step")
+    assert infogan.load(out).generate(2).dtype == torch.float32

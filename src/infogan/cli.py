@@ -24,6 +24,7 @@ from .fileio import write_bytes_atomically
 from .images import read_inputs
 from .latent import traversal_latents
 from .trainer import Trainer, check_resumable
+from .training import PRECISIONS
 from .visualize import grid, save_image_atomically, stack_panels
 
 
@@ -108,6 +109,14 @@ def _add_train(commands) -> None:
         help="on NaN or infinity: stop (the last good checkpoint stays), or roll back to it with halved "
         "learning rates and carry on",
     )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16: forward passes under bfloat16 autocast (faster where the hardware has bfloat16 "
+        "units; weights, optimiser and losses stay float32)",
+    )
+    p.add_argument("--compile", action="store_true", help="compile the networks with torch.compile (first steps slow)")
     _common(p)
     p.set_defaults(handler=cmd_train)
 
@@ -139,7 +148,15 @@ def cmd_train(args) -> int:
         return 0
     images = load_training_images(config.data, config.model, args.data_dir)
     progress = None if args.progress == "auto" else args.progress == "bar"
-    trainer = Trainer(config, images, run_dir=args.out, device=args.device, progress=progress)
+    trainer = Trainer(
+        config,
+        images,
+        run_dir=args.out,
+        device=args.device,
+        progress=progress,
+        precision=args.precision,
+        compile=args.compile,
+    )
     if snapshot is not None:
         trainer.restore(snapshot)
         print(f"resuming {args.out} at step {trainer.step}", file=sys.stderr)

@@ -15,7 +15,7 @@ from .config import Config, save_config
 from .errors import InfoGANError
 from .latent import LatentSpec, traversal_latents
 from .models import build_networks
-from .training import StepContext, build_optimizers, stat_names, train_step
+from .training import PRECISIONS, StepContext, build_optimizers, stat_names, train_step
 from .visualize import save_grid, to_unit_range
 
 Callback = Callable[["Trainer"], None]
@@ -140,7 +140,11 @@ class Trainer:
         run_dir: str | Path | None = None,
         device: str | torch.device = "cpu",
         progress: bool | None = None,
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise InfoGANError(f"precision is {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.config = config
         self.device = _resolve_device(device)
         self.spec = LatentSpec.from_config(config.latent)
@@ -151,6 +155,9 @@ class Trainer:
             generator, discriminator = build_networks(config.model, self.spec)
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
+        if compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
+            self.generator.compile()
+            self.discriminator.compile()
         self.optimizers = build_optimizers(config, self.generator, self.discriminator)
         self.latent_rng = torch.Generator(self.device).manual_seed(config.seed)
         self.batches = InMemoryBatches(
@@ -159,7 +166,7 @@ class Trainer:
         self.step = 0
         self.rollbacks = 0
         self.stop_requested = False
-        self._context = StepContext(config, self.spec, self.generator, self.discriminator, self.optimizers)
+        self._context = StepContext(config, self.spec, self.generator, self.discriminator, self.optimizers, precision)
         self._fixed = self._fixed_latents()
         self._writer = None
 

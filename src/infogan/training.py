@@ -20,6 +20,7 @@ from torch import nn
 from .config import Config
 from .latent import Latent, LatentSpec
 from .losses import categorical_mi_bounds, discriminator_loss, generator_loss, info_terms
+from .models import QOutput
 
 
 @dataclass
@@ -64,15 +65,27 @@ def set_trainable(module: nn.Module, trainable: Iterable[nn.Parameter]) -> None:
         param.requires_grad_(id(param) in keep)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass
 class StepContext:
-    """What one training step needs besides the batch."""
+    """What one training step needs besides the batch.
+
+    precision "bf16" runs the forward passes under bfloat16 autocast (matrix products and
+    convolutions in bfloat16, losses and weights in float32); "fp32" runs everything in float32.
+    """
 
     config: Config
     spec: LatentSpec
     generator: nn.Module
     discriminator: nn.Module
     optimizers: Optimizers
+    precision: str = "fp32"
+
+    def autocast(self) -> torch.autocast:
+        device_type = next(self.generator.parameters()).device.type
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
 
 def stat_names(spec: LatentSpec) -> list[str]:
@@ -89,7 +102,8 @@ def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent) -> torch.Te
     Returns the detached statistics named by `stat_names` as one tensor, so the caller decides
     when to synchronise with the device.
     """
-    fake = ctx.generator(ctx.spec.to_input(latent))
+    with ctx.autocast():
+        fake = ctx.generator(ctx.spec.to_input(latent))
     d_loss, real_logits, fake_logits, info = discriminator_phase(ctx, real, fake, latent)
     g_loss = generator_phase(ctx, fake, latent)
     if ctx.optimizers.info is not None:
@@ -105,8 +119,10 @@ def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor
     d_opt = ctx.optimizers.d
     set_trainable(ctx.discriminator, _params(d_opt))
     d_opt.zero_grad(set_to_none=True)
-    real_logits, _ = ctx.discriminator(real, with_q=False)
-    fake_logits, q = ctx.discriminator(fake.detach(), with_q=True)
+    with ctx.autocast():
+        real_logits, _ = ctx.discriminator(real, with_q=False)
+        fake_logits, q = ctx.discriminator(fake.detach(), with_q=True)
+    real_logits, fake_logits, q = real_logits.float(), fake_logits.float(), _float(q)
     adversarial = discriminator_loss(real_logits, fake_logits, loss_cfg.adversarial)
     info = _info(ctx, q, latent)
     loss = adversarial + info.total if loss_cfg.info_update == "both" else adversarial
@@ -120,7 +136,9 @@ def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent) -> tor
     g_opt = ctx.optimizers.g
     set_trainable(ctx.discriminator, _params(g_opt))  # D's own weights stay frozen here
     g_opt.zero_grad(set_to_none=True)
-    fake_logits, q = ctx.discriminator(fake, with_q=True)
+    with ctx.autocast():
+        fake_logits, q = ctx.discriminator(fake, with_q=True)
+    fake_logits, q = fake_logits.float(), _float(q)
     adversarial = generator_loss(fake_logits, ctx.config.loss.adversarial)
     loss = adversarial if ctx.config.loss.info_update == "joint" else adversarial + _info(ctx, q, latent).total
     loss.backward()
@@ -133,8 +151,9 @@ def info_phase(ctx: StepContext, latent: Latent):
     info_opt = ctx.optimizers.info
     set_trainable(ctx.discriminator, ctx.discriminator.parameters())
     info_opt.zero_grad(set_to_none=True)
-    _, q = ctx.discriminator(ctx.generator(ctx.spec.to_input(latent)), with_q=True)
-    info = _info(ctx, q, latent)
+    with ctx.autocast():
+        _, q = ctx.discriminator(ctx.generator(ctx.spec.to_input(latent)), with_q=True)
+    info = _info(ctx, _float(q), latent)
     info.total.backward()
     info_opt.step()
     return _detached(info)
@@ -144,6 +163,12 @@ def _info(ctx: StepContext, q, latent: Latent):
     loss = ctx.config.loss
     cat_weights, cont_weights = loss.code_weights(len(ctx.spec.categorical), ctx.spec.continuous)
     return info_terms(q, latent, loss.continuous_info, cat_weights, cont_weights)
+
+
+def _float(q: QOutput) -> QOutput:
+    """Q's output in float32, so the information term is computed in full precision."""
+    logits = [lg.float() for lg in q.categorical_logits]
+    return QOutput(logits, q.continuous_mean.float(), q.continuous_log_std.float())
 
 
 def _detached(info):
