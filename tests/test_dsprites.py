@@ -1,5 +1,6 @@
 """dSprites generated on its exact factor grid: counts, index order, shapes, determinism, training."""
 
+import json
 import math
 
 import numpy as np
@@ -84,7 +85,11 @@ def test_train_and_evaluate_dsprites_from_the_cli(packed, cache, tmp_path, monke
             "--set", "optim.batch_size=8", "--set", "logging.tensorboard=false", "--progress", "lines"]  # fmt: skip
     assert main(args) == 0
     assert main(["evaluate", str(out), "--samples", "50", "--limit", "500", "--device", "cpu"]) == 0
-    assert "c1: accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "c1: accuracy" in printed and "MIG " in printed
+    result = json.loads((out / "evaluation.json").read_text())["disentanglement"]
+    assert 0.0 <= result["mig"] <= 1.0 and len(result["per_factor"]) == 5
+    assert np.array(result["mutual_information"]).shape == (5, 5)
     saved = np.load(out / "factors.npz")
     assert saved["factors"].shape == (500, 5) and saved["codes"].shape == (500, 5)
     assert np.array_equal(saved["factor_values"][:, 1], dsprites.SCALES[saved["factors"][:, 1]])

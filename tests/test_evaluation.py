@@ -1,6 +1,6 @@
 import numpy as np
 
-from infogan.evaluation import cluster_metrics
+from infogan.evaluation import cluster_metrics, mutual_information_gap
 
 
 def test_a_relabelled_perfect_clustering_scores_one():
@@ -31,3 +31,18 @@ def test_more_clusters_than_classes():
     predicted = np.array([0, 3, 1, 1])
     result = cluster_metrics(predicted, labels)
     assert result["accuracy"] == 3 / 4 and len(result["mapping"]) == 4 and result["mapping"].count(-1) == 2
+
+
+def test_mig_rewards_one_code_per_factor_and_penalises_copies():
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 3, 4000), rng.integers(0, 6, 4000), rng.integers(0, 10, 4000)], axis=1)
+    noise = rng.normal(0, 0.01, (4000, 2))
+    aligned = np.column_stack([factors[:, 0], factors[:, 1:] + noise])
+    assert mutual_information_gap(aligned, factors, categorical=1)["mig"] > 0.95
+    unrelated = np.column_stack([rng.integers(0, 3, 4000), rng.normal(size=(4000, 2))])
+    assert mutual_information_gap(unrelated, factors, categorical=1)["mig"] < 0.02
+    copied = np.column_stack([factors[:, 0], factors[:, 1] + noise[:, 0], factors[:, 1] + noise[:, 1]])
+    result = mutual_information_gap(copied, factors, categorical=1)
+    assert result["per_factor"][0] > 0.95 and result["per_factor"][1] < 0.01 and result["mig"] < 0.4
+    constant = np.column_stack([factors, np.zeros(4000, dtype=np.int64)])
+    assert mutual_information_gap(aligned, constant, categorical=1)["per_factor"][3] is None
