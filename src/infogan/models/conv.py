@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
 from ..config import ModelConfig
 from ..errors import InfoGANError
 from ..latent import LatentSpec
-from .heads import DiscriminatorWithQ
+from .heads import DiscriminatorWithQ, ImageGenerator
 
 SIZES = (32, 64, 128)
 
@@ -25,9 +24,8 @@ def channel_widths(image_size: int) -> list[int]:
     return [max(32, min(512, 64 * 2 ** (steps - 1 - i))) for i in range(steps)]
 
 
-class ConvGenerator(nn.Module):
+class ConvGenerator(ImageGenerator):
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
-        super().__init__()
         widths = channel_widths(config.image_size)
         layers: list[nn.Module] = [
             nn.Linear(spec.input_dim, 1024, bias=False),
@@ -41,11 +39,7 @@ class ConvGenerator(nn.Module):
         for wide, narrow in zip(widths, widths[1:]):
             layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False), nn.BatchNorm2d(narrow), nn.ReLU()]
         layers.append(nn.ConvTranspose2d(widths[-1], config.image_channels, 4, 2, 1))
-        self.body = nn.Sequential(*layers)
-        self.activation = nn.Sigmoid() if config.output_activation == "sigmoid" else nn.Tanh()
-
-    def forward(self, latent_input: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.body(latent_input))
+        super().__init__(layers, config.output_activation)
 
 
 class ConvDiscriminator(DiscriminatorWithQ):

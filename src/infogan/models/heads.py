@@ -1,4 +1,5 @@
-"""The Q network's output heads: one named head per latent code, all reading shared features."""
+"""Pieces every network family shares: the generator's output stage, the Q network's named
+heads (one per latent code) and the discriminator with D and Q heads on one trunk."""
 
 from __future__ import annotations
 
@@ -73,3 +74,16 @@ class DiscriminatorWithQ(nn.Module):
     def adversarial_parameters(self) -> list[nn.Parameter]:
         """Parameters of the shared trunk and the real/fake head."""
         return [*self.trunk.parameters(), *self.d_head.parameters()]
+
+
+class ImageGenerator(nn.Module):
+    """A generator body (latent input to pre-activation image) and the configured output
+    activation: sigmoid for images in [0, 1], tanh for [-1, 1]."""
+
+    def __init__(self, body: list[nn.Module], output_activation: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*body)
+        self.activation = nn.Sigmoid() if output_activation == "sigmoid" else nn.Tanh()
+
+    def forward(self, latent_input: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.body(latent_input))

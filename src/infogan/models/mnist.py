@@ -6,21 +6,19 @@ The same networks at 32x32 (an 8x8 start instead of 7x7) are the paper's 3D-face
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..config import ModelConfig
 from ..latent import LatentSpec
-from .heads import DiscriminatorWithQ
+from .heads import DiscriminatorWithQ, ImageGenerator
 
 
-class MnistGenerator(nn.Module):
+class MnistGenerator(ImageGenerator):
     """FC1024-BN-ReLU, FC 7x7x128-BN-ReLU, 4x4 upconv 64 s2-BN-ReLU, 4x4 upconv C s2, activation."""
 
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
-        super().__init__()
         start = config.image_size // 4
-        self.body = nn.Sequential(
+        body = [
             nn.Linear(spec.input_dim, 1024, bias=False),
             nn.BatchNorm1d(1024),
             nn.ReLU(),
@@ -32,11 +30,8 @@ class MnistGenerator(nn.Module):
             nn.BatchNorm2d(64),
             nn.ReLU(),
             nn.ConvTranspose2d(64, config.image_channels, 4, stride=2, padding=1),
-        )
-        self.activation = nn.Sigmoid() if config.output_activation == "sigmoid" else nn.Tanh()
-
-    def forward(self, latent_input: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.body(latent_input))
+        ]
+        super().__init__(body, config.output_activation)
 
 
 class MnistDiscriminator(DiscriminatorWithQ):

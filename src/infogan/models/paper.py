@@ -20,13 +20,12 @@ layers are convolutions padded as "SAME" pads a 4x4 kernel: one pixel before, tw
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..config import ModelConfig
 from ..errors import InfoGANError
 from ..latent import LatentSpec
-from .heads import DiscriminatorWithQ
+from .heads import DiscriminatorWithQ, ImageGenerator
 
 
 def _up(c_in: int, c_out: int, batch_norm: bool = True) -> list[nn.Module]:
@@ -47,17 +46,7 @@ def _down(c_in: int, c_out: int, slope: float, batch_norm: bool = True) -> list[
     return [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(slope)]
 
 
-class _Generator(nn.Module):
-    def __init__(self, body: list[nn.Module], config: ModelConfig) -> None:
-        super().__init__()
-        self.body = nn.Sequential(*body)
-        self.activation = nn.Sigmoid() if config.output_activation == "sigmoid" else nn.Tanh()
-
-    def forward(self, latent_input: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.body(latent_input))
-
-
-class SvhnGenerator(_Generator):
+class SvhnGenerator(ImageGenerator):
     """Table 2 (SVHN) and Table 3 (CelebA)."""
 
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
@@ -71,7 +60,7 @@ class SvhnGenerator(_Generator):
             *_up(128, 64, batch_norm=False),
             nn.ConvTranspose2d(64, config.image_channels, 4, 2, 1),
         ]
-        super().__init__(body, config)
+        super().__init__(body, config.output_activation)
 
 
 class SvhnDiscriminator(DiscriminatorWithQ):
@@ -88,7 +77,7 @@ class SvhnDiscriminator(DiscriminatorWithQ):
         super().__init__(trunk, 256 * 4 * 4, spec, slope)
 
 
-class ChairsGenerator(_Generator):
+class ChairsGenerator(ImageGenerator):
     """Table 5 (3D chairs)."""
 
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
@@ -106,7 +95,7 @@ class ChairsGenerator(_Generator):
             *_up(128, 64),
             nn.ConvTranspose2d(64, config.image_channels, 4, 2, 1),
         ]
-        super().__init__(body, config)
+        super().__init__(body, config.output_activation)
 
 
 class ChairsDiscriminator(DiscriminatorWithQ):
