@@ -64,13 +64,15 @@ class LatentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Network family and its knobs. The image range follows the output activation."""
+    """Network family and its knobs. The image range follows the output activation; `width`
+    (channels of the largest feature map) sizes the conv family only."""
 
     architecture: str = "mnist"
     image_channels: int = 1
     image_size: int = 28
     leaky_slope: float = 0.01
     output_activation: str = "sigmoid"
+    width: int = 64
 
     def __post_init__(self) -> None:
         from .models import ARCHITECTURES  # late import: models depend on config
@@ -79,6 +81,11 @@ class ModelConfig:
         _require(self.image_channels in (1, 3), "model.image_channels", "must be 1 or 3")
         _require(0.0 <= self.leaky_slope < 1.0, "model.leaky_slope", "must be in [0, 1)")
         _require_choice(self.output_activation, OUTPUT_ACTIVATIONS, "model.output_activation")
+        _require(
+            self.width == 64 or self.architecture == "conv",
+            "model.width",
+            f"is {self.width}, but only the conv architecture has a width; the paper's networks are fixed",
+        )
         ARCHITECTURES[self.architecture].check(self)
 
     @property

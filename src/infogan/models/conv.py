@@ -18,15 +18,16 @@ from .heads import DiscriminatorWithQ, ImageGenerator
 SIZES = (32, 64, 128)
 
 
-def channel_widths(image_size: int) -> list[int]:
-    """Feature channels at resolutions 4, 8, ..., image_size / 2 (widest first)."""
+def channel_widths(image_size: int, width: int = 64) -> list[int]:
+    """Feature channels at resolutions 4, 8, ..., image_size / 2 (widest first): `width` at the
+    largest feature map, doubling at each halving of the resolution, at most 8 x width."""
     steps = int(math.log2(image_size // 4))
-    return [max(32, min(512, 64 * 2 ** (steps - 1 - i))) for i in range(steps)]
+    return [min(8 * width, width * 2 ** (steps - 1 - i)) for i in range(steps)]
 
 
 class ConvGenerator(ImageGenerator):
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
-        widths = channel_widths(config.image_size)
+        widths = channel_widths(config.image_size, config.width)
         layers: list[nn.Module] = [
             nn.Linear(spec.input_dim, 1024, bias=False),
             nn.BatchNorm1d(1024),
@@ -45,7 +46,7 @@ class ConvGenerator(ImageGenerator):
 class ConvDiscriminator(DiscriminatorWithQ):
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
         slope = config.leaky_slope
-        widths = channel_widths(config.image_size)[::-1]  # narrowest first
+        widths = channel_widths(config.image_size, config.width)[::-1]  # narrowest first
         layers: list[nn.Module] = [nn.Conv2d(config.image_channels, widths[0], 4, 2, 1), nn.LeakyReLU(slope)]
         for narrow, wide in zip(widths, widths[1:]):
             layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(slope)]
@@ -59,6 +60,8 @@ class ConvDiscriminator(DiscriminatorWithQ):
 
 
 def check_conv_config(config: ModelConfig) -> None:
+    if config.width < 8:
+        raise InfoGANError(f"config: model.width is {config.width}; the conv family needs 8 or more channels")
     if config.image_size not in SIZES:
         raise InfoGANError(
             f"config: model.image_size is {config.image_size}; the 'conv' architecture makes "
