@@ -11,7 +11,6 @@ Conventions for which parameters the info term L_I trains (config `loss.info_upd
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -57,28 +56,6 @@ def build_optimizers(config: Config, generator: nn.Module, discriminator: nn.Mod
         return Optimizers(d, adam([*generator.parameters(), *discriminator.q_parameters()], optim.lr_g))
     everything = [*generator.parameters(), *discriminator.parameters()]
     return Optimizers(d, adam(generator.parameters(), optim.lr_g), adam(everything, optim.lr_info))
-
-
-@contextlib.contextmanager
-def running_stats_frozen(module: nn.Module):
-    """Batch norm in `module` normalises with batch statistics as usual but leaves its running
-    statistics alone.
-
-    D sees real images only for the adversarial loss; Q (which shares D's trunk) is trained on
-    generated batches only. Keeping real batches out of the running statistics makes the
-    eval-mode trunk (used by `encode`, evaluation and the information bounds) normalise as in
-    Q's training. Mixing both moves those statistics off Q's when D tells real from generated
-    images apart: on dSprites, Q's accuracy on c1 fell from 99.8% (batch statistics) to 65%.
-    """
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for norm in norms:
-        norm.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
-    try:
-        yield
-    finally:
-        for norm, momentum in zip(norms, saved):
-            norm.momentum = momentum
 
 
 def set_trainable(module: nn.Module, trainable: Iterable[nn.Parameter]) -> None:
@@ -143,8 +120,7 @@ def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor
     set_trainable(ctx.discriminator, _params(d_opt))
     d_opt.zero_grad(set_to_none=True)
     with ctx.autocast():
-        with running_stats_frozen(ctx.discriminator):
-            real_logits, _ = ctx.discriminator(real, with_q=False)
+        real_logits, _ = ctx.discriminator(real, with_q=False)
         fake_logits, q = ctx.discriminator(fake.detach(), with_q=True)
     real_logits, fake_logits, q = real_logits.float(), fake_logits.float(), _float(q)
     adversarial = discriminator_loss(real_logits, fake_logits, loss_cfg.adversarial)
