@@ -181,3 +181,36 @@ def test_compiled_training_checkpoints_like_the_plain_modules(train_slice, tmp_p
     assert list(trainer.generator.state_dict()) == list(plain.generator.state_dict())
     model = infogan.load(tmp_path / "run")
     assert model.generate(2).shape == (2, 1, 28, 28)
+
+
+def test_models_for_use_take_batch_norm_statistics_from_generated_batches(train_slice):
+    import copy
+
+    import infogan
+
+    config = tiny_config(**{"optim.steps": 6, "optim.batch_size": 32})
+    trainer = Trainer(config, train_slice)
+    trainer.fit()
+    for norm in trainer.discriminator.modules():
+        if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
+            norm.running_mean.fill_(5.0)  # statistics that fit nothing
+    model = infogan.InfoGAN(config, copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator))
+    assert not model.discriminator.training
+    latent = model.spec.sample(512, torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        images = model.generator(model.spec.to_input(latent))
+        eval_logits, eval_q = model.discriminator(images)
+        train_logits, train_q = copy.deepcopy(model.discriminator).train()(images)
+        garbage = copy.deepcopy(trainer.discriminator).eval()
+        garbage_logits, garbage_q = garbage(images)
+
+    def gap(a, b):
+        return (a - b).abs().mean().item()
+
+    # running statistics now match the statistics of generated batches (not the garbage ones)
+    assert gap(eval_q.categorical_logits[0], train_q.categorical_logits[0]) < 0.05
+    assert gap(eval_logits, train_logits) < 0.05
+    assert gap(garbage_q.categorical_logits[0], train_q.categorical_logits[0]) > 0.2
+    again = infogan.InfoGAN(config, copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator))
+    for a, b in zip(model.discriminator.state_dict().values(), again.discriminator.state_dict().values()):
+        assert torch.equal(a, b)  # deterministic

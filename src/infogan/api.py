@@ -21,15 +21,50 @@ class InfoGAN:
     """Generator and discriminator-with-Q of a trained model, in eval mode.
 
     Images going in and out are floats in [0, 1] of shape (N, C, H, W); uint8 images in
-    [0, 255] are accepted as input too.
+    [0, 255] are accepted as input too. On construction the discriminator's batch-norm
+    statistics are recomputed from generated batches (`calibrate_batch_norm`).
     """
 
-    def __init__(self, config: Config, generator: nn.Module, discriminator: nn.Module, step: int = 0):
+    def __init__(
+        self, config: Config, generator: nn.Module, discriminator: nn.Module, step: int = 0, calibrate: bool = True
+    ):
         self.config = config
         self.spec = LatentSpec.from_config(config.latent)
         self.generator = generator.eval()
         self.discriminator = discriminator.eval()
         self.step = step
+        if calibrate:
+            self.calibrate_batch_norm()
+
+    @torch.no_grad()
+    def calibrate_batch_norm(self, images: int = 2560, seed: int = 0) -> None:
+        """Set the running statistics of batch norm in D's trunk and Q head to their average
+        over generated batches of the training batch size, under the current weights.
+
+        In training Q only ever sees generated batches normalised by their own statistics; the
+        running statistics training leaves behind are an average over recent steps' weights
+        and over real and generated batches, and they can be far from that (on dSprites Q
+        recovered c1 for 98% of generated images with batch statistics, 74-80% with the
+        running ones). Deterministic: the latents come from a generator seeded with `seed`.
+        """
+        norms = [m for m in self.discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the batches below
+        batch = self.config.optim.batch_size
+        rng = torch.Generator().manual_seed(seed)
+        self.discriminator.train()
+        try:
+            for _ in range(max(1, images // batch)):
+                inputs = self.spec.to_input(self.spec.sample(batch, rng)).to(self.device)
+                self.discriminator(self.generator(inputs), with_q=True)
+        finally:
+            self.discriminator.eval()
+            for norm, momentum in zip(norms, momenta):
+                norm.momentum = momentum
 
     @property
     def device(self) -> torch.device:
