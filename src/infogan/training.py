@@ -83,9 +83,11 @@ class StepContext:
     optimizers: Optimizers
     precision: str = "fp32"
 
+    def __post_init__(self) -> None:
+        self._device_type = next(self.generator.parameters()).device.type  # looked up once, not per step
+
     def autocast(self) -> torch.autocast:
-        device_type = next(self.generator.parameters()).device.type
-        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        return torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
 
 def stat_names(spec: LatentSpec) -> list[str]:
