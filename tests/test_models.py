@@ -1,9 +1,11 @@
+import copy
+
 import pytest
 import torch
 
 from infogan.config import ModelConfig
 from infogan.latent import LatentSpec
-from infogan.models import build_networks
+from infogan.models import DiscriminatorWithQ, build_networks
 
 
 @pytest.mark.parametrize(
@@ -121,3 +123,61 @@ def test_paper_networks_refuse_other_sizes(architecture, size):
 
     with pytest.raises(InfoGANError, match=f"makes {size}x{size} images; set model.image_size: {size}"):
         ModelConfig(architecture=architecture, image_size=size * 2)
+
+
+def _two_calls(d, real, fake):
+    real_logits, _ = d(real, with_q=False)
+    fake_logits, q = d(fake)
+    return real_logits, fake_logits, q
+
+
+@pytest.mark.parametrize(
+    ("architecture", "size", "channels"),
+    [("mnist", 28, 1), ("svhn", 32, 3), ("chairs", 64, 1), ("conv", 32, 3)],
+)
+def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, channels):
+    """Outputs, every parameter gradient and the batch-norm running statistics match two calls."""
+    spec = LatentSpec(noise_dim=4, categorical=(3,), continuous=2)
+    config = ModelConfig(architecture=architecture, image_size=size, image_channels=channels)
+    _, joined = build_networks(config, spec)
+    joined.double()
+    separate = copy.deepcopy(joined)
+    generator = torch.Generator().manual_seed(0)
+    real = torch.rand(5, channels, size, size, generator=generator, dtype=torch.float64)
+    fake = torch.rand(7, channels, size, size, generator=generator, dtype=torch.float64)  # other size too
+    results = [joined.forward_real_fake(real, fake), _two_calls(separate, real, fake)]
+    for model, (real_logits, fake_logits, q) in zip((joined, separate), results):
+        loss = real_logits.sum() - 2 * fake_logits.sum() + q.categorical_logits[0].pow(2).sum() + q.continuous_mean.sum()
+        loss.backward()
+    (a_real, a_fake, a_q), (b_real, b_fake, b_q) = results
+    assert a_real.shape == (5,) and a_fake.shape == (7,)
+    torch.testing.assert_close(a_real, b_real)
+    torch.testing.assert_close(a_fake, b_fake)
+    torch.testing.assert_close(a_q.categorical_logits[0], b_q.categorical_logits[0])
+    torch.testing.assert_close(a_q.continuous_log_std, b_q.continuous_log_std)
+    for (name, a), b in zip(joined.named_parameters(), separate.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+    for (name, a), b in zip(joined.named_buffers(), separate.buffers()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in joined.trunk.modules())
+
+
+def test_joined_pass_falls_back_to_two_calls_when_batch_norm_is_hidden_in_a_block():
+    """A trunk whose norms sit inside a non-Sequential block cannot be split: two calls instead."""
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm1d(6)
+
+        def forward(self, x):
+            return self.norm(x)
+
+    spec = LatentSpec(noise_dim=2, categorical=(2,), continuous=0)
+    trunk = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 6), Block())
+    d = DiscriminatorWithQ(trunk, 6, spec, 0.1)
+    real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2) + 5.0
+    expected = _two_calls(copy.deepcopy(d), real, fake)
+    got = d.forward_real_fake(real, fake)
+    torch.testing.assert_close(got[1], expected[1])
+    torch.testing.assert_close(got[2].categorical_logits[0], expected[2].categorical_logits[0])

@@ -121,9 +121,8 @@ def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor
     d_opt = ctx.optimizers.d
     set_trainable(ctx.discriminator, _params(d_opt))
     d_opt.zero_grad(set_to_none=True)
-    with ctx.autocast():
-        real_logits, _ = ctx.discriminator(real, with_q=False)
-        fake_logits, q = ctx.discriminator(fake.detach(), with_q=True)
+    with ctx.autocast():  # one pass over both batches; batch norm keeps per-batch statistics
+        real_logits, fake_logits, q = ctx.discriminator.forward_real_fake(real, fake.detach())
     real_logits, fake_logits, q = real_logits.float(), fake_logits.float(), _float(q)
     adversarial = discriminator_loss(real_logits, fake_logits, loss_cfg.adversarial)
     info = _info(ctx, q, latent)

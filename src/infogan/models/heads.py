@@ -60,12 +60,42 @@ class DiscriminatorWithQ(nn.Module):
         self.q_body = nn.Sequential(nn.Linear(features, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(slope))
         self.q_heads = QHeads(128, spec)
 
-    def forward(self, images: torch.Tensor, with_q: bool = True) -> tuple[torch.Tensor, QOutput | None]:
-        """Real/fake logits of shape (B,) and, unless with_q is False, Q's output."""
-        features = self.trunk(images)
+    def forward(
+        self, images: torch.Tensor, with_q: bool = True, parts: tuple[int, ...] | None = None
+    ) -> tuple[torch.Tensor, QOutput | None]:
+        """Real/fake logits of shape (B,) and, unless with_q is False, Q's output.
+
+        parts: sizes of separate batches joined in `images` (see `forward_real_fake`): batch norm
+        normalises each with its own statistics, and Q reads only the last one.
+        """
+        if parts is None:
+            features = self.trunk(images)
+        else:
+            features = _split_batchnorm_pass(self.trunk, images, list(parts))
         logits = self.d_head(features).flatten()
+        if with_q and parts is not None:
+            features = features[images.shape[0] - parts[-1] :]
         q = self.q_heads(self.q_body(features)) if with_q else None
         return logits, q
+
+    def forward_real_fake(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, QOutput]:
+        """`self(real, with_q=False)` and `self(fake)` in one pass through the trunk.
+
+        The two batches travel together through every layer except batch norm, which normalises
+        each batch with its own statistics and updates its running statistics real batch first,
+        as two separate calls do; so the results are those of two calls, while each convolution
+        and matrix product (and its weight gradient) runs once on the joined batch. A trunk
+        whose batch norms sit inside other blocks gets the two separate calls.
+        """
+        if not _batchnorm_reachable(self.trunk):
+            real_logits, _ = self(real, with_q=False)
+            fake_logits, q = self(fake)
+            return real_logits, fake_logits, q
+        logits, q = self(torch.cat([real, fake]), parts=(real.shape[0], fake.shape[0]))
+        real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+        return real_logits, fake_logits, q
 
     def q_parameters(self) -> list[nn.Parameter]:
         """Parameters of the Q head alone (not the shared trunk)."""
@@ -74,6 +104,34 @@ class DiscriminatorWithQ(nn.Module):
     def adversarial_parameters(self) -> list[nn.Parameter]:
         """Parameters of the shared trunk and the real/fake head."""
         return [*self.trunk.parameters(), *self.d_head.parameters()]
+
+
+def _batchnorm_reachable(layers: nn.Sequential) -> bool:
+    """Whether every batch norm in `layers` is a direct member of it or of nested Sequentials."""
+    for layer in layers:
+        if isinstance(layer, nn.Sequential):
+            if not _batchnorm_reachable(layer):
+                return False
+        elif not isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layer.modules()):
+                return False
+    return True
+
+
+def _split_batchnorm_pass(layers: nn.Sequential, joined: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Run `layers` on a batch joined from parts of `sizes`; batch norm in training mode sees
+    each part alone (its statistics are per batch), every other layer the whole."""
+    x = joined
+    for layer in layers:
+        if isinstance(layer, nn.Sequential):
+            x = _split_batchnorm_pass(layer, x, sizes)
+        elif isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training:
+            x = torch.cat([layer(part) for part in x.split(sizes)])
+        elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layer.modules()):
+            raise ValueError(f"batch norm inside {type(layer).__name__} cannot see the batches apart")
+        else:
+            x = layer(x)
+    return x
 
 
 class ImageGenerator(nn.Module):
