@@ -146,9 +146,9 @@ def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, cha
     real = torch.rand(5, channels, size, size, generator=generator, dtype=torch.float64)
     fake = torch.rand(7, channels, size, size, generator=generator, dtype=torch.float64)  # other size too
     results = [joined.forward_real_fake(real, fake), _two_calls(separate, real, fake)]
-    for model, (real_logits, fake_logits, q) in zip((joined, separate), results):
-        loss = real_logits.sum() - 2 * fake_logits.sum() + q.categorical_logits[0].pow(2).sum() + q.continuous_mean.sum()
-        loss.backward()
+    for real_logits, fake_logits, q in results:
+        codes = q.categorical_logits[0].pow(2).sum() + q.continuous_mean.sum()
+        (real_logits.sum() - 2 * fake_logits.sum() + codes).backward()
     (a_real, a_fake, a_q), (b_real, b_fake, b_q) = results
     assert a_real.shape == (5,) and a_fake.shape == (7,)
     torch.testing.assert_close(a_real, b_real)

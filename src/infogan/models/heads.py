@@ -68,19 +68,14 @@ class DiscriminatorWithQ(nn.Module):
         parts: sizes of separate batches joined in `images` (see `forward_real_fake`): batch norm
         normalises each with its own statistics, and Q reads only the last one.
         """
-        if parts is None:
-            features = self.trunk(images)
-        else:
-            features = _split_batchnorm_pass(self.trunk, images, list(parts))
+        features = self.trunk(images) if parts is None else _split_batchnorm_pass(self.trunk, images, list(parts))
         logits = self.d_head(features).flatten()
         if with_q and parts is not None:
             features = features[images.shape[0] - parts[-1] :]
         q = self.q_heads(self.q_body(features)) if with_q else None
         return logits, q
 
-    def forward_real_fake(
-        self, real: torch.Tensor, fake: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, QOutput]:
+    def forward_real_fake(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, QOutput]:
         """`self(real, with_q=False)` and `self(fake)` in one pass through the trunk.
 
         The two batches travel together through every layer except batch norm, which normalises
@@ -106,15 +101,18 @@ class DiscriminatorWithQ(nn.Module):
         return [*self.trunk.parameters(), *self.d_head.parameters()]
 
 
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
 def _batchnorm_reachable(layers: nn.Sequential) -> bool:
     """Whether every batch norm in `layers` is a direct member of it or of nested Sequentials."""
     for layer in layers:
         if isinstance(layer, nn.Sequential):
             if not _batchnorm_reachable(layer):
                 return False
-        elif not isinstance(layer, nn.modules.batchnorm._BatchNorm):
-            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layer.modules()):
-                return False
+        elif not _is_norm(layer) and any(_is_norm(m) for m in layer.modules()):
+            return False
     return True
 
 
@@ -125,9 +123,9 @@ def _split_batchnorm_pass(layers: nn.Sequential, joined: torch.Tensor, sizes: li
     for layer in layers:
         if isinstance(layer, nn.Sequential):
             x = _split_batchnorm_pass(layer, x, sizes)
-        elif isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training:
+        elif _is_norm(layer) and layer.training:
             x = torch.cat([layer(part) for part in x.split(sizes)])
-        elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layer.modules()):
+        elif any(_is_norm(m) for m in layer.modules()):
             raise ValueError(f"batch norm inside {type(layer).__name__} cannot see the batches apart")
         else:
             x = layer(x)
