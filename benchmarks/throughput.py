@@ -53,7 +53,17 @@ def matmul_peak(device: str, size: int = 2048, repeats: int = 10, dtype: torch.d
     return best
 
 
-VARIANTS = ("library", "adam-loop", "adam-foreach", "adam-fused", "channels-last", "bf16", "compile", "bf16-compile")
+VARIANTS = (
+    "library",
+    "d-two-passes",
+    "adam-loop",
+    "adam-foreach",
+    "adam-fused",
+    "channels-last",
+    "bf16",
+    "compile",
+    "bf16-compile",
+)
 # Trainer options behind the variants that are options of the package (--precision, --compile).
 TRAINER_OPTIONS = {
     "bf16": {"precision": "bf16"},
@@ -74,6 +84,15 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
             group = old.param_groups[0]
             new = torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"], **flag)
             setattr(trainer.optimizers, name, new)
+    elif variant == "d-two-passes":  # the D step as two calls (real, then generated) instead of one joined pass
+        discriminator = trainer.discriminator
+
+        def two_passes(real: torch.Tensor, fake: torch.Tensor):
+            real_logits, _ = discriminator(real, with_q=False)
+            fake_logits, q = discriminator(fake)
+            return real_logits, fake_logits, q
+
+        discriminator.forward_real_fake = two_passes
     elif variant == "channels-last":
         trainer.generator.to(memory_format=torch.channels_last)
         trainer.discriminator.to(memory_format=torch.channels_last)
