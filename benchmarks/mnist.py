@@ -59,6 +59,7 @@ def run_seed(job: dict) -> dict:
     """Train one seed and return its accuracy curve and timings."""
     if job["threads"]:
         torch.set_num_threads(job["threads"])
+    infogan.reuse_freed_memory()
     config = resolve_config(
         job["preset"], None, [*job["overrides"], f"seed={job['seed']}", f"optim.steps={job['steps']}"]
     )

@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from infogan.config import resolve_config
 from infogan.data import load_split
+from infogan.memory import reuse_freed_memory
 from infogan.trainer import Trainer
 from infogan.training import train_step
 
@@ -56,6 +57,7 @@ def matmul_peak(device: str, size: int = 2048, repeats: int = 10, dtype: torch.d
 VARIANTS = (
     "library",
     "d-two-passes",
+    "malloc-default",
     "adam-loop",
     "adam-foreach",
     "adam-fused",
@@ -96,7 +98,7 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
     elif variant == "channels-last":
         trainer.generator.to(memory_format=torch.channels_last)
         trainer.discriminator.to(memory_format=torch.channels_last)
-    elif variant != "library" and variant not in TRAINER_OPTIONS:
+    elif variant not in ("library", "malloc-default") and variant not in TRAINER_OPTIONS:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
 
 
@@ -124,6 +126,8 @@ def measure(job: dict) -> dict:
     """Time one (preset, batch size) in this process; returns the figures."""
     if job["threads"]:
         torch.set_num_threads(job["threads"])
+    if job["variant"] != "malloc-default":  # as `infogan train` does
+        reuse_freed_memory()
     overrides = [f"optim.batch_size={job['batch_size']}", *job["overrides"]]
     config = resolve_config(job["preset"], None, overrides)
     images, _ = load_split(config.data.dataset, "train", job["data_dir"])

@@ -5,6 +5,7 @@ from .config import Config, config_from_dict, resolve_config
 from .errors import InfoGANError
 from .evaluation import cluster_metrics, evaluate, information_bounds
 from .latent import Latent, LatentSpec
+from .memory import reuse_freed_memory
 from .trainer import Trainer
 
 __version__ = "0.1.0"
@@ -22,4 +23,5 @@ __all__ = [
     "information_bounds",
     "load",
     "resolve_config",
+    "reuse_freed_memory",
 ]

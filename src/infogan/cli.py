@@ -23,6 +23,7 @@ from .evaluation import evaluate, mutual_information_gap
 from .fileio import write_bytes_atomically
 from .images import read_inputs
 from .latent import traversal_latents
+from .memory import reuse_freed_memory
 from .trainer import Trainer, check_resumable
 from .training import PRECISIONS
 from .visualize import grid, save_image_atomically, stack_panels
@@ -148,6 +149,7 @@ def cmd_train(args) -> int:
         return 0
     images = load_training_images(config.data, config.model, args.data_dir)
     progress = None if args.progress == "auto" else args.progress == "bar"
+    reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.memory)
     trainer = Trainer(
         config,
         images,
