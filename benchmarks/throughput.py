@@ -7,6 +7,12 @@ achieved FLOP/s, that as a fraction of the fp32 matrix-multiply peak measured in
 and peak memory (max RSS on CPU, max allocated on CUDA).
 
     python benchmarks/throughput.py --batch-sizes 64 128 256 --threads 2 --out benchmarks/results/throughput-cpu.json
+
+Variants (--variants): `library` is the package as `infogan train` runs it; the others change
+one thing: `d-two-passes` (D on the real and generated batch in two calls, not one joined
+pass), `malloc-default` / `bf16-malloc-default` (without `infogan.reuse_freed_memory`),
+`adam-loop` / `adam-foreach` / `adam-fused` (Adam implementation), `channels-last`, and the
+options `bf16` (--precision bf16), `compile` (--compile) and `bf16-compile`.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ VARIANTS = (
     "library",
     "d-two-passes",
     "malloc-default",
+    "bf16-malloc-default",
     "adam-loop",
     "adam-foreach",
     "adam-fused",
@@ -71,6 +78,7 @@ TRAINER_OPTIONS = {
     "bf16": {"precision": "bf16"},
     "compile": {"compile": True},
     "bf16-compile": {"precision": "bf16", "compile": True},
+    "bf16-malloc-default": {"precision": "bf16"},
 }
 
 
@@ -126,7 +134,7 @@ def measure(job: dict) -> dict:
     """Time one (preset, batch size) in this process; returns the figures."""
     if job["threads"]:
         torch.set_num_threads(job["threads"])
-    if job["variant"] != "malloc-default":  # as `infogan train` does
+    if not job["variant"].endswith("malloc-default"):  # as `infogan train` does
         reuse_freed_memory()
     overrides = [f"optim.batch_size={job['batch_size']}", *job["overrides"]]
     config = resolve_config(job["preset"], None, overrides)
