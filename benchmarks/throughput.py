@@ -190,6 +190,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="rounds over all rows (compare medians on a noisy machine)"
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -205,31 +208,62 @@ def main() -> int:
     ]  # fmt: skip
     rows = []
     context = multiprocessing.get_context("spawn")
-    for job in jobs:  # one fresh process each, so max RSS belongs to that configuration alone
-        job["flops_per_step"] = _flops_per_step(job)
-        with context.Pool(1) as pool:
-            row = pool.apply(measure, (job,))
-        kind = "bf16" if row["variant"].startswith("bf16") else "fp32"
-        row["fraction_of_peak"] = round(row["achieved_gflops"] * 1e9 / peaks[kind], 3)
-        row["peak_kind"] = kind
-        rows.append(row)
-        print(
-            f"{row['preset']} {row['variant']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
-            f"{row['flops_per_image'] / 1e6:.1f} MFLOP/img, {row['achieved_gflops']} GFLOP/s "
-            f"({100 * row['fraction_of_peak']:.0f}% of peak), {row['peak_memory_mb']} MB",
-            flush=True,
-        )
+    flops: dict[tuple, int] = {}
+    for round_index in range(args.repeats):  # rounds interleave the rows, so drift hits all alike
+        for job in jobs:  # one fresh process each, so max RSS belongs to that configuration alone
+            key = (job["preset"], job["batch_size"])
+            flops.setdefault(key, _flops_per_step(job))
+            with context.Pool(1) as pool:
+                row = pool.apply(measure, ({**job, "flops_per_step": flops[key]},))
+            rows.append(_with_peak_fractions(row, peaks, round_index))
+            _print_row(rows[-1])
     report = {
         "command": "python " + " ".join(sys.argv),
         "machine": machine_info(args.device, args.threads or torch.get_num_threads()),
         "matmul_peak_gflops": round(peaks["fp32"] / 1e9, 2),
         "bf16_matmul_peak_gflops": round(peaks["bf16"] / 1e9, 2),
         "results": rows,
+        "medians": _medians(rows),
     }
+    if args.repeats > 1:
+        for row in report["medians"]:
+            print(f"median of {args.repeats}: ", end="")
+            _print_row(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
+
+
+def _with_peak_fractions(row: dict, peaks: dict, round_index: int) -> dict:
+    """Achieved FLOP/s against the fp32 peak (the issue's yardstick) and against the row's own dtype."""
+    kind = "bf16" if row["variant"].startswith("bf16") else "fp32"
+    achieved = row["achieved_gflops"] * 1e9
+    return {
+        **row,
+        "round": round_index,
+        "fraction_of_fp32_peak": round(achieved / peaks["fp32"], 3),
+        "fraction_of_peak": round(achieved / peaks[kind], 3),
+        "peak_kind": kind,
+    }
+
+
+def _medians(rows: list[dict]) -> list[dict]:
+    """Per (preset, batch, variant): the row of median images/s (middle round; upper middle if even)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["preset"], row["batch_size"], row["variant"]), []).append(row)
+    return [sorted(g, key=lambda r: r["images_per_s"])[len(g) // 2] for g in groups.values()]
+
+
+def _print_row(row: dict) -> None:
+    print(
+        f"{row['preset']} {row['variant']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
+        f"{row['flops_per_image'] / 1e6:.1f} MFLOP/img, {row['achieved_gflops']} GFLOP/s "
+        f"({100 * row['fraction_of_fp32_peak']:.0f}% of the fp32 peak, {100 * row['fraction_of_peak']:.0f}% of "
+        f"{row['peak_kind']}), {row['peak_memory_mb']} MB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
