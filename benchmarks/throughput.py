@@ -97,10 +97,10 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
     elif variant == "d-two-passes":  # the D step as two calls (real, then generated) instead of one joined pass
         discriminator = trainer.discriminator
 
-        def two_passes(real: torch.Tensor, fake: torch.Tensor):
-            real_logits, _ = discriminator(real, with_q=False)
+        def two_passes(real: torch.Tensor, fake: torch.Tensor, q_on_real: bool = False):
+            real_logits, q_real = discriminator(real, with_q=q_on_real)
             fake_logits, q = discriminator(fake)
-            return real_logits, fake_logits, q
+            return real_logits, fake_logits, q, q_real
 
         discriminator.forward_real_fake = two_passes
     elif variant == "channels-last":
@@ -108,6 +108,23 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
         trainer.discriminator.to(memory_format=torch.channels_last)
     elif variant not in ("library", "malloc-default") and variant not in TRAINER_OPTIONS:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process's own address space.
+
+    /proc/self/status VmHWM where there is one: on Linux, ru_maxrss of a process started by
+    spawn (fork, then exec) begins at the RSS its parent had when it forked, so it would charge
+    the parent's memory to the child.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _step(trainer: Trainer, step: int) -> torch.Tensor:
@@ -159,11 +176,7 @@ def measure(job: dict) -> dict:
     _sync(device)
     seconds = time.perf_counter() - start
     achieved = job["flops_per_step"] * job["steps"] / seconds
-    memory = (
-        torch.cuda.max_memory_allocated(device)
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
+    memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes()
     return {
         "preset": job["preset"],
         "variant": job["variant"],
@@ -174,7 +187,7 @@ def measure(job: dict) -> dict:
         "flops_per_image": job["flops_per_step"] / batch,
         "achieved_gflops": round(achieved / 1e9, 2),
         "peak_memory_mb": round(memory / 2**20, 1),
-        "memory_kind": "max allocated (CUDA)" if device.type == "cuda" else "max RSS",
+        "memory_kind": "max allocated (CUDA)" if device.type == "cuda" else "peak RSS (VmHWM)",
     }
 
 
