@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 python -m pip install -q -e . >"$OUT/install.log" 2>&1 || { tail "$OUT/install.log"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt"
 
-variants="library bf16"
+variants="library d-two-passes bf16"
 [ "$MODE" = quick ] || variants="$variants compile bf16-compile"
 python benchmarks/throughput.py --device cuda --batch-sizes 128 2048 --variants $variants \
     --steps 50 --warmup 10 --data-dir "$DATA" --out "$OUT/throughput-gpu.json" 2>&1 | tee "$OUT/throughput.log"

@@ -4,7 +4,7 @@ For each (preset, batch size) a fresh process trains a few warm-up steps, then t
 steps. It reports images/s, the FLOPs of one training step per image (counted with
 torch.utils.flop_counter: convolutions and matrix products, forward and backward), the
 achieved FLOP/s, that as a fraction of the fp32 matrix-multiply peak measured in the same run,
-and peak memory (max RSS on CPU, max allocated on CUDA).
+peak memory (peak RSS on CPU, max allocated on CUDA) and page faults per step.
 
     python benchmarks/throughput.py --batch-sizes 64 128 256 --threads 2 --out benchmarks/results/throughput-cpu.json
 
@@ -170,11 +170,13 @@ def measure(job: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     for step in range(job["steps"]):
         one_step(job["warmup"] + 1 + step)
     _sync(device)
     seconds = time.perf_counter() - start
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
     achieved = job["flops_per_step"] * job["steps"] / seconds
     memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes()
     return {
@@ -188,6 +190,7 @@ def measure(job: dict) -> dict:
         "achieved_gflops": round(achieved / 1e9, 2),
         "peak_memory_mb": round(memory / 2**20, 1),
         "memory_kind": "max allocated (CUDA)" if device.type == "cuda" else "peak RSS (VmHWM)",
+        "page_faults_per_step": round(faults / job["steps"], 1),  # minor faults: fresh pages from the kernel
     }
 
 
@@ -274,7 +277,7 @@ def _print_row(row: dict) -> None:
         f"{row['preset']} {row['variant']} batch {row['batch_size']}: {row['images_per_s']} img/s, "
         f"{row['flops_per_image'] / 1e6:.1f} MFLOP/img, {row['achieved_gflops']} GFLOP/s "
         f"({100 * row['fraction_of_fp32_peak']:.0f}% of the fp32 peak, {100 * row['fraction_of_peak']:.0f}% of "
-        f"{row['peak_kind']}), {row['peak_memory_mb']} MB",
+        f"{row['peak_kind']}), {row['peak_memory_mb']} MB, {row['page_faults_per_step']} page faults/step",
         flush=True,
     )
 
