@@ -97,10 +97,10 @@ def apply_variant(trainer: Trainer, variant: str) -> None:
     elif variant == "d-two-passes":  # the D step as two calls (real, then generated) instead of one joined pass
         discriminator = trainer.discriminator
 
-        def two_passes(real: torch.Tensor, fake: torch.Tensor, q_on_real: bool = False):
-            real_logits, q_real = discriminator(real, with_q=q_on_real)
+        def two_passes(real: torch.Tensor, fake: torch.Tensor):
+            real_logits, _ = discriminator(real, with_q=False)
             fake_logits, q = discriminator(fake)
-            return real_logits, fake_logits, q, q_real
+            return real_logits, fake_logits, q
 
         discriminator.forward_real_fake = two_passes
     elif variant == "channels-last":

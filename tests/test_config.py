@@ -114,12 +114,3 @@ def test_lambda_codes_give_one_weight_per_code_in_order():
         resolve_config("mnist", overrides=["loss.lambda_codes=[1, 2]"])
     with pytest.raises(InfoGANError, match="loss.lambda_codes must be a list of numbers"):
         resolve_config("mnist", overrides=["loss.lambda_codes=abc"])
-
-
-def test_real_marginal_weight_is_checked():
-    assert resolve_config("mnist").loss.lambda_real_marginal == 0.0  # the paper: off
-    assert resolve_config("mnist", overrides=["loss.lambda_real_marginal=0.5"]).loss.lambda_real_marginal == 0.5
-    with pytest.raises(InfoGANError, match="loss.lambda_real_marginal must be 0 or more"):
-        resolve_config("mnist", overrides=["loss.lambda_real_marginal=-1"])
-    with pytest.raises(InfoGANError, match="needs a categorical code"):
-        resolve_config("mnist", overrides=["loss.lambda_real_marginal=1", "latent.categorical=[]"])

@@ -7,7 +7,6 @@ from infogan.latent import Latent, LatentSpec
 from infogan.losses import (
     HALF_LOG_2PI,
     categorical_info_losses,
-    categorical_marginal_kl,
     categorical_mi_bounds,
     continuous_info_losses,
     discriminator_loss,
@@ -85,28 +84,3 @@ def test_info_terms_take_one_lambda_per_code():
     assert torch.allclose(terms.total, expected)
     same = info_terms(q, latent, "fixed_std", [2.0, 2.0], [0.5, 0.5])
     assert torch.allclose(same.total, 2 * terms.categorical.sum() + 0.5 * terms.continuous.sum())
-
-
-def test_marginal_kl_is_zero_for_an_even_spread_and_log_k_for_one_value():
-    even = torch.eye(4).repeat(3, 1) * 30.0  # 12 confident rows, each value 3 times
-    one_value = torch.zeros(12, 4)
-    one_value[:, 2] = 30.0
-    kls = categorical_marginal_kl([even, one_value])
-    assert kls.shape == (2,)
-    assert kls[0].item() == pytest.approx(0.0, abs=1e-6)
-    assert kls[1].item() == pytest.approx(math.log(4), abs=1e-4)
-
-
-def test_marginal_kl_by_hand_for_two_digits_merged_and_one_split():
-    """c's average over the batch 0.2 / 0.05 / 0.05 / 0.1 x 7: KL = 0.2 log 2 - 0.1 log 2."""
-    probs = torch.tensor([[0.2, 0.05, 0.05] + [0.1] * 7])
-    kl = categorical_marginal_kl([probs.log().repeat(5, 1)])
-    assert kl.item() == pytest.approx(0.1 * math.log(2), rel=1e-5)
-
-
-def test_marginal_kl_ignores_how_each_image_is_assigned_only_the_average():
-    """Confident but evenly spread, or uncertain on every image: both average to uniform."""
-    confident = torch.eye(3) * 50.0
-    uncertain = torch.zeros(3, 3)
-    kls = categorical_marginal_kl([confident, uncertain])
-    assert torch.allclose(kls, torch.zeros(2), atol=1e-6)

@@ -125,18 +125,17 @@ def test_paper_networks_refuse_other_sizes(architecture, size):
         ModelConfig(architecture=architecture, image_size=size * 2)
 
 
-def _two_calls(d, real, fake, q_on_real=False):
-    real_logits, q_real = d(real, with_q=q_on_real)
+def _two_calls(d, real, fake):
+    real_logits, _ = d(real, with_q=False)
     fake_logits, q = d(fake)
-    return real_logits, fake_logits, q, q_real
+    return real_logits, fake_logits, q
 
 
-@pytest.mark.parametrize("q_on_real", [False, True])
 @pytest.mark.parametrize(
     ("architecture", "size", "channels"),
     [("mnist", 28, 1), ("svhn", 32, 3), ("chairs", 64, 1), ("conv", 32, 3)],
 )
-def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, channels, q_on_real):
+def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, channels):
     """Outputs, every parameter gradient and the batch-norm running statistics match two calls."""
     spec = LatentSpec(noise_dim=4, categorical=(3,), continuous=2)
     config = ModelConfig(architecture=architecture, image_size=size, image_channels=channels)
@@ -146,24 +145,16 @@ def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, cha
     generator = torch.Generator().manual_seed(0)
     real = torch.rand(5, channels, size, size, generator=generator, dtype=torch.float64)
     fake = torch.rand(7, channels, size, size, generator=generator, dtype=torch.float64)  # other size too
-    results = [joined.forward_real_fake(real, fake, q_on_real), _two_calls(separate, real, fake, q_on_real)]
-    for real_logits, fake_logits, q, q_real in results:
+    results = [joined.forward_real_fake(real, fake), _two_calls(separate, real, fake)]
+    for real_logits, fake_logits, q in results:
         codes = q.categorical_logits[0].pow(2).sum() + q.continuous_mean.sum()
-        if q_on_real:
-            codes = codes + 3 * q_real.categorical_logits[0].pow(2).sum() + q_real.continuous_log_std.sum()
         (real_logits.sum() - 2 * fake_logits.sum() + codes).backward()
-    (a_real, a_fake, a_q, a_q_real), (b_real, b_fake, b_q, b_q_real) = results
-    assert a_real.shape == (5,) and a_fake.shape == (7,) and a_q.continuous_mean.shape == (7, 2)
+    (a_real, a_fake, a_q), (b_real, b_fake, b_q) = results
+    assert a_real.shape == (5,) and a_fake.shape == (7,)
     torch.testing.assert_close(a_real, b_real)
     torch.testing.assert_close(a_fake, b_fake)
     torch.testing.assert_close(a_q.categorical_logits[0], b_q.categorical_logits[0])
     torch.testing.assert_close(a_q.continuous_log_std, b_q.continuous_log_std)
-    if q_on_real:
-        assert a_q_real.continuous_mean.shape == (5, 2)
-        torch.testing.assert_close(a_q_real.categorical_logits[0], b_q_real.categorical_logits[0])
-        torch.testing.assert_close(a_q_real.continuous_mean, b_q_real.continuous_mean)
-    else:
-        assert a_q_real is None and b_q_real is None
     for (name, a), b in zip(joined.named_parameters(), separate.parameters()):
         torch.testing.assert_close(a.grad, b.grad, msg=name)
     for (name, a), b in zip(joined.named_buffers(), separate.buffers()):

@@ -104,9 +104,6 @@ class LossConfig:
     lambda_continuous: float = 1.0
     lambda_codes: tuple[float, ...] = ()
     info_update: str = "both"
-    # Not in the paper (0 turns it off): weight of KL(average of Q(c|x) over a real batch ||
-    # the code's uniform prior), added to D's loss, per categorical code.
-    lambda_real_marginal: float = 0.0
 
     def __post_init__(self) -> None:
         _require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
@@ -115,7 +112,6 @@ class LossConfig:
         _require(self.lambda_categorical >= 0, "loss.lambda_categorical", "must be 0 or more")
         _require(self.lambda_continuous >= 0, "loss.lambda_continuous", "must be 0 or more")
         _require(all(w >= 0 for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
-        _require(self.lambda_real_marginal >= 0, "loss.lambda_real_marginal", "must be 0 or more")
 
     def code_weights(self, n_categorical: int, n_continuous: int) -> tuple[list[float], list[float]]:
         """lambda of each categorical and each continuous code: `lambda_codes` (one per code,
@@ -202,11 +198,6 @@ class Config:
             "loss.lambda_codes",
             f"has {len(self.loss.lambda_codes)} values but the latent has {n_codes} codes; give one "
             "lambda per code (categorical codes first) or an empty list",
-        )
-        _require(
-            self.loss.lambda_real_marginal == 0 or bool(self.latent.categorical),
-            "loss.lambda_real_marginal",
-            "needs a categorical code (latent.categorical); set it to 0 without one",
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -103,18 +103,6 @@ def _weighted_sum(losses: torch.Tensor, weights: float | Sequence[float]) -> tor
     return sum((w * loss for w, loss in zip(weights, losses, strict=True)), losses.new_zeros(()))
 
 
-def categorical_marginal_kl(logits: list[torch.Tensor]) -> torch.Tensor:
-    """KL(average of Q(c_i | x) over the batch || Uniform(K_i)) per categorical code, shape
-    (n_categorical,): 0 when Q spreads the batch evenly over the code's K values."""
-    if not logits:
-        return torch.zeros(0)
-    kls = []
-    for lg in logits:
-        log_mean = torch.logsumexp(F.log_softmax(lg, dim=1), dim=0) - math.log(lg.shape[0])
-        kls.append((log_mean.exp() * (log_mean + math.log(lg.shape[1]))).sum())
-    return torch.stack(kls)
-
-
 def categorical_mi_bounds(spec: LatentSpec, cross_entropy: torch.Tensor) -> torch.Tensor:
     """Lower bound on I(c_i; G(z, c)) per categorical code: H(c_i) - CE = log K - CE."""
     entropy = torch.tensor(spec.categorical_entropy(), dtype=cross_entropy.dtype, device=cross_entropy.device)

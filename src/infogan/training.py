@@ -19,13 +19,7 @@ from torch import nn
 
 from .config import Config
 from .latent import Latent, LatentSpec
-from .losses import (
-    categorical_marginal_kl,
-    categorical_mi_bounds,
-    discriminator_loss,
-    generator_loss,
-    info_terms,
-)
+from .losses import categorical_mi_bounds, discriminator_loss, generator_loss, info_terms
 from .models import QOutput
 
 
@@ -127,15 +121,12 @@ def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor
     d_opt = ctx.optimizers.d
     set_trainable(ctx.discriminator, _params(d_opt))
     d_opt.zero_grad(set_to_none=True)
-    balance = loss_cfg.lambda_real_marginal
     with ctx.autocast():  # one pass over both batches; batch norm keeps per-batch statistics
-        real_logits, fake_logits, q, q_real = ctx.discriminator.forward_real_fake(real, fake.detach(), balance > 0)
+        real_logits, fake_logits, q = ctx.discriminator.forward_real_fake(real, fake.detach())
     real_logits, fake_logits, q = real_logits.float(), fake_logits.float(), _float(q)
     adversarial = discriminator_loss(real_logits, fake_logits, loss_cfg.adversarial)
     info = _info(ctx, q, latent)
     loss = adversarial + info.total if loss_cfg.info_update == "both" else adversarial
-    if q_real is not None:
-        loss = loss + balance * categorical_marginal_kl(_float(q_real).categorical_logits).sum()
     loss.backward()
     d_opt.step()
     return adversarial.detach(), real_logits.detach(), fake_logits.detach(), _detached(info)

@@ -26,12 +26,6 @@ class QOutput:
     continuous_mean: torch.Tensor
     continuous_log_std: torch.Tensor
 
-    def split(self, sizes: list[int]) -> list[QOutput]:
-        """The outputs of consecutive parts of the batch, of the given sizes."""
-        logits = [lg.split(sizes) for lg in self.categorical_logits]
-        means, log_stds = self.continuous_mean.split(sizes), self.continuous_log_std.split(sizes)
-        return [QOutput([lg[i] for lg in logits], means[i], log_stds[i]) for i in range(len(sizes))]
-
 
 class QHeads(nn.Module):
     """Named linear heads: `c1` -> K logits for a categorical code, `c3` -> (mean, log-std)."""
@@ -67,51 +61,36 @@ class DiscriminatorWithQ(nn.Module):
         self.q_heads = QHeads(128, spec)
 
     def forward(
-        self,
-        images: torch.Tensor,
-        with_q: bool = True,
-        parts: tuple[int, ...] | None = None,
-        q_parts: int = 1,
+        self, images: torch.Tensor, with_q: bool = True, parts: tuple[int, ...] | None = None
     ) -> tuple[torch.Tensor, QOutput | None]:
         """Real/fake logits of shape (B,) and, unless with_q is False, Q's output.
 
         parts: sizes of separate batches joined in `images` (see `forward_real_fake`): batch norm
-        normalises each with its own statistics, and Q reads only the last `q_parts` of them.
+        normalises each with its own statistics, and Q reads only the last one.
         """
-        if parts is None:
-            features = self.trunk(images)
-            return self.d_head(features).flatten(), self.q_heads(self.q_body(features)) if with_q else None
-        features = _split_batchnorm_pass(self.trunk, images, list(parts))
+        features = self.trunk(images) if parts is None else _split_batchnorm_pass(self.trunk, images, list(parts))
         logits = self.d_head(features).flatten()
-        if not with_q:
-            return logits, None
-        q_sizes = list(parts[-q_parts:])
-        q_features = features[images.shape[0] - sum(q_sizes) :]
-        return logits, self.q_heads(_split_batchnorm_pass(self.q_body, q_features, q_sizes))
+        if with_q and parts is not None:
+            features = features[images.shape[0] - parts[-1] :]
+        q = self.q_heads(self.q_body(features)) if with_q else None
+        return logits, q
 
-    def forward_real_fake(
-        self, real: torch.Tensor, fake: torch.Tensor, q_on_real: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, QOutput, QOutput | None]:
-        """`self(real, with_q=q_on_real)` and `self(fake)` in one pass through the trunk.
+    def forward_real_fake(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, QOutput]:
+        """`self(real, with_q=False)` and `self(fake)` in one pass through the trunk.
 
-        Returns the real and fake logits, Q's output on the fake batch and (only with
-        q_on_real) on the real one. The two batches travel together through every layer except
-        batch norm, which normalises each batch with its own statistics and updates its running
-        statistics real batch first, as two separate calls do; so the results are those of two
-        calls, while each convolution and matrix product (and its weight gradient) runs once on
-        the joined batch. A trunk whose batch norms sit inside other blocks gets two calls.
+        The two batches travel together through every layer except batch norm, which normalises
+        each batch with its own statistics and updates its running statistics real batch first,
+        as two separate calls do; so the results are those of two calls, while each convolution
+        and matrix product (and its weight gradient) runs once on the joined batch. A trunk
+        whose batch norms sit inside other blocks gets the two separate calls.
         """
         if not _batchnorm_reachable(self.trunk):
-            real_logits, q_real = self(real, with_q=q_on_real)
+            real_logits, _ = self(real, with_q=False)
             fake_logits, q = self(fake)
-            return real_logits, fake_logits, q, q_real
-        sizes = [real.shape[0], fake.shape[0]]
-        logits, q = self(torch.cat([real, fake]), parts=tuple(sizes), q_parts=2 if q_on_real else 1)
-        real_logits, fake_logits = logits.split(sizes)
-        if not q_on_real:
-            return real_logits, fake_logits, q, None
-        q_real, q_fake = q.split(sizes)
-        return real_logits, fake_logits, q_fake, q_real
+            return real_logits, fake_logits, q
+        logits, q = self(torch.cat([real, fake]), parts=(real.shape[0], fake.shape[0]))
+        real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+        return real_logits, fake_logits, q
 
     def q_parameters(self) -> list[nn.Parameter]:
         """Parameters of the Q head alone (not the shared trunk)."""
@@ -140,8 +119,6 @@ def _batchnorm_reachable(layers: nn.Sequential) -> bool:
 def _split_batchnorm_pass(layers: nn.Sequential, joined: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     """Run `layers` on a batch joined from parts of `sizes`; batch norm in training mode sees
     each part alone (its statistics are per batch), every other layer the whole."""
-    if len(sizes) == 1:
-        return layers(joined)
     x = joined
     for layer in layers:
         if isinstance(layer, nn.Sequential):
