@@ -13,6 +13,7 @@ def cycle():
     blocks = [torch.ones(5_000_000) for _ in range(3)]
     return sum(b.sum() for b in blocks)
 cycle()
+cycle()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(30):
     cycle()
@@ -31,5 +32,8 @@ def test_reusing_freed_memory_stops_fresh_pages_every_allocation():
     _, default_faults = _faults("default")
     applied, reuse_faults = _faults("reuse")
     assert applied == "True"
-    assert default_faults > 30 * 4000  # freed blocks went back to the kernel: fresh pages each time
-    assert reuse_faults < default_faults / 20
+    # One cycle of fresh pages is ~14,600 faults (3 x 20 MB). glibc's own behaviour varies with
+    # its heap's state (29,000-292,000 faults over the 30 cycles here); with the setting the
+    # blocks are reused: 0, or one block's worth of faults (4,883) once.
+    assert reuse_faults < 30 * 500
+    assert default_faults > reuse_faults
