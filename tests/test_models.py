@@ -160,6 +160,7 @@ def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, cha
     for (name, a), b in zip(joined.named_buffers(), separate.buffers()):
         torch.testing.assert_close(a, b, msg=name)
     assert any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in joined.trunk.modules())
+    assert joined.joinable  # the paper's and the conv networks take the joined pass, not the fallback
 
 
 def test_joined_pass_falls_back_to_two_calls_when_batch_norm_is_hidden_in_a_block():
@@ -181,3 +182,6 @@ def test_joined_pass_falls_back_to_two_calls_when_batch_norm_is_hidden_in_a_bloc
     got = d.forward_real_fake(real, fake)
     torch.testing.assert_close(got[1], expected[1])
     torch.testing.assert_close(got[2].categorical_logits[0], expected[2].categorical_logits[0])
+    assert not d.joinable
+    with pytest.raises(ValueError, match="once per batch"):
+        d(torch.cat([real, fake]), parts=(3, 3))

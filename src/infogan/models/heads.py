@@ -59,6 +59,7 @@ class DiscriminatorWithQ(nn.Module):
         self.d_head = nn.Linear(features, 1)
         self.q_body = nn.Sequential(nn.Linear(features, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(slope))
         self.q_heads = QHeads(128, spec)
+        self.joinable = _batchnorm_reachable(trunk)  # can real and fake share one pass? (checked once)
 
     def forward(
         self, images: torch.Tensor, with_q: bool = True, parts: tuple[int, ...] | None = None
@@ -66,8 +67,11 @@ class DiscriminatorWithQ(nn.Module):
         """Real/fake logits of shape (B,) and, unless with_q is False, Q's output.
 
         parts: sizes of separate batches joined in `images` (see `forward_real_fake`): batch norm
-        normalises each with its own statistics, and Q reads only the last one.
+        normalises each with its own statistics, and Q reads only the last one. Needs a
+        `joinable` trunk (every batch norm a member of it or of nested Sequentials).
         """
+        if parts is not None and not self.joinable:
+            raise ValueError("this trunk has batch norms inside other blocks; call it once per batch")
         features = self.trunk(images) if parts is None else _split_batchnorm_pass(self.trunk, images, list(parts))
         logits = self.d_head(features).flatten()
         if with_q and parts is not None:
@@ -84,7 +88,7 @@ class DiscriminatorWithQ(nn.Module):
         and matrix product (and its weight gradient) runs once on the joined batch. A trunk
         whose batch norms sit inside other blocks gets the two separate calls.
         """
-        if not _batchnorm_reachable(self.trunk):
+        if not self.joinable:
             real_logits, _ = self(real, with_q=False)
             fake_logits, q = self(fake)
             return real_logits, fake_logits, q
@@ -118,15 +122,14 @@ def _batchnorm_reachable(layers: nn.Sequential) -> bool:
 
 def _split_batchnorm_pass(layers: nn.Sequential, joined: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     """Run `layers` on a batch joined from parts of `sizes`; batch norm in training mode sees
-    each part alone (its statistics are per batch), every other layer the whole."""
+    each part alone (its statistics are per batch), every other layer the whole. Only for
+    layers that `_batchnorm_reachable` accepts."""
     x = joined
     for layer in layers:
         if isinstance(layer, nn.Sequential):
             x = _split_batchnorm_pass(layer, x, sizes)
         elif _is_norm(layer) and layer.training:
             x = torch.cat([layer(part) for part in x.split(sizes)])
-        elif any(_is_norm(m) for m in layer.modules()):
-            raise ValueError(f"batch norm inside {type(layer).__name__} cannot see the batches apart")
         else:
             x = layer(x)
     return x
