@@ -212,6 +212,8 @@ def main() -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.repeats < 1 or args.steps < 1:
+        parser.error("--repeats and --steps must be 1 or more")
 
     if args.threads:
         torch.set_num_threads(args.threads)
