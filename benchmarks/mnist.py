@@ -72,6 +72,7 @@ def run_seed(job: dict) -> dict:
         progress=False,
         precision=job.get("precision", "fp32"),
         compile=job.get("compile", False),
+        cuda_graphs=job.get("cuda_graphs", False),
     )
     curve: list[dict] = []
     clock = {"train": 0.0, "last": time.perf_counter()}
@@ -191,6 +192,7 @@ def main() -> int:
     parser.add_argument("--recalibrate", action="store_true", help="also report accuracy after BN recalibration")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as infogan train --precision")
     parser.add_argument("--compile", action="store_true", help="as infogan train --compile")
+    parser.add_argument("--cuda-graphs", action="store_true", help="as infogan train --cuda-graphs")
     args = parser.parse_args()
 
     jobs = [
@@ -206,6 +208,7 @@ def main() -> int:
             "recalibrate": args.recalibrate,
             "precision": args.precision,
             "compile": args.compile,
+            "cuda_graphs": args.cuda_graphs,
         }
         for s in args.seeds
     ]
@@ -226,6 +229,7 @@ def main() -> int:
         "jobs": args.jobs,
         "precision": args.precision,
         "compile": args.compile,
+        "cuda_graphs": args.cuda_graphs,
         "wall_seconds": round(time.perf_counter() - start, 1),
         "machine": machine_info(args.device, args.threads or torch.get_num_threads()),
         "summary": summarise(results, code),

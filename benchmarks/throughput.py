@@ -12,7 +12,8 @@ Variants (--variants): `library` is the package as `infogan train` runs it; the 
 one thing: `d-two-passes` (D on the real and generated batch in two calls, not one joined
 pass), `malloc-default` / `bf16-malloc-default` (without `infogan.reuse_freed_memory`),
 `adam-loop` / `adam-foreach` / `adam-fused` (Adam implementation), `channels-last`, and the
-options `bf16` (--precision bf16), `compile` (--compile) and `bf16-compile`.
+options `bf16` (--precision bf16), `compile` (--compile), `bf16-compile`, and on CUDA
+`cuda-graphs` (--cuda-graphs) and `bf16-cuda-graphs`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from infogan.config import resolve_config
 from infogan.data import load_split
 from infogan.memory import reuse_freed_memory
 from infogan.trainer import Trainer
-from infogan.training import train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402
@@ -72,6 +72,8 @@ VARIANTS = (
     "bf16",
     "compile",
     "bf16-compile",
+    "cuda-graphs",
+    "bf16-cuda-graphs",
 )
 # Trainer options behind the variants that are options of the package (--precision, --compile).
 TRAINER_OPTIONS = {
@@ -79,6 +81,8 @@ TRAINER_OPTIONS = {
     "compile": {"compile": True},
     "bf16-compile": {"precision": "bf16", "compile": True},
     "bf16-malloc-default": {"precision": "bf16"},
+    "cuda-graphs": {"cuda_graphs": True},
+    "bf16-cuda-graphs": {"precision": "bf16", "cuda_graphs": True},
 }
 
 
@@ -129,7 +133,7 @@ def peak_rss_bytes() -> int:
 
 def _step(trainer: Trainer, step: int) -> torch.Tensor:
     latent = trainer.spec.sample(trainer.config.optim.batch_size, trainer.latent_rng, trainer.device)
-    return train_step(trainer._context, trainer.batches.batch(step), latent)
+    return trainer.train_on(trainer.batches.batch(step), latent)
 
 
 def count_step_flops(trainer: Trainer) -> int:

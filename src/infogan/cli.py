@@ -118,6 +118,12 @@ def _add_train(commands) -> None:
         "units; weights, optimiser and losses stay float32)",
     )
     p.add_argument("--compile", action="store_true", help="compile the networks with torch.compile (first steps slow)")
+    p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="on a CUDA GPU: record one training step as a CUDA graph and replay it every step "
+        "(removes kernel-launch overhead; small networks train several times faster)",
+    )
     _common(p)
     p.set_defaults(handler=cmd_train)
 
@@ -158,6 +164,7 @@ def cmd_train(args) -> int:
         progress=progress,
         precision=args.precision,
         compile=args.compile,
+        cuda_graphs=args.cuda_graphs,
     )
     if snapshot is not None:
         trainer.restore(snapshot)

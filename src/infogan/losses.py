@@ -104,6 +104,12 @@ def _weighted_sum(losses: torch.Tensor, weights: float | Sequence[float]) -> tor
 
 
 def categorical_mi_bounds(spec: LatentSpec, cross_entropy: torch.Tensor) -> torch.Tensor:
-    """Lower bound on I(c_i; G(z, c)) per categorical code: H(c_i) - CE = log K - CE."""
-    entropy = torch.tensor(spec.categorical_entropy(), dtype=cross_entropy.dtype, device=cross_entropy.device)
-    return entropy - cross_entropy
+    """Lower bound on I(c_i; G(z, c)) per categorical code: H(c_i) - CE = log K - CE.
+
+    Made from Python numbers and `cross_entropy` alone (no tensor copied from the host), so it
+    can run inside a CUDA graph.
+    """
+    entropies = spec.categorical_entropy()
+    if len(set(entropies)) <= 1:
+        return (entropies[0] if entropies else 0.0) - cross_entropy
+    return torch.stack([entropy - ce for entropy, ce in zip(entropies, cross_entropy.unbind())])

@@ -13,7 +13,8 @@ import torch
 from . import checkpoint as ckpt
 from .config import Config, save_config
 from .errors import InfoGANError
-from .latent import LatentSpec, traversal_latents
+from .graphed import GraphedStep
+from .latent import Latent, LatentSpec, traversal_latents
 from .models import build_networks
 from .training import PRECISIONS, StepContext, build_optimizers, stat_names, train_step
 from .visualize import save_grid, to_unit_range
@@ -142,11 +143,14 @@ class Trainer:
         progress: bool | None = None,
         precision: str = "fp32",
         compile: bool = False,
+        cuda_graphs: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise InfoGANError(f"precision is {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.config = config
         self.device = _resolve_device(device)
+        _check_cuda_graphs(cuda_graphs, compile, self.device)
+        self.cuda_graphs = cuda_graphs
         self.spec = LatentSpec.from_config(config.latent)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -158,7 +162,7 @@ class Trainer:
         if compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
             self.generator.compile()
             self.discriminator.compile()
-        self.optimizers = build_optimizers(config, self.generator, self.discriminator)
+        self.optimizers = build_optimizers(config, self.generator, self.discriminator, capturable=cuda_graphs)
         self.latent_rng = torch.Generator(self.device).manual_seed(config.seed)
         self.batches = InMemoryBatches(
             images, config.optim.batch_size, config.seed, config.model.image_range, self.device
@@ -166,7 +170,10 @@ class Trainer:
         self.step = 0
         self.rollbacks = 0
         self.stop_requested = False
-        self._context = StepContext(config, self.spec, self.generator, self.discriminator, self.optimizers, precision)
+        self._context = StepContext(
+            config, self.spec, self.generator, self.discriminator, self.optimizers, precision, graph_safe=cuda_graphs
+        )
+        self._graphed = GraphedStep(self._context) if cuda_graphs else None
         self._fixed = self._fixed_latents()
         self._writer = None
 
@@ -192,10 +199,14 @@ class Trainer:
             self.discriminator.load_state_dict(snapshot.networks["discriminator"])
             for name, opt in self.optimizers.named().items():
                 opt.load_state_dict(snapshot.optimizers[name])
+                for group in opt.param_groups:  # how this run steps, not how the saving run did
+                    group["capturable"] = self.cuda_graphs
             self.latent_rng.set_state(snapshot.rng["latent"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise InfoGANError(f"the checkpoint does not fit the model its config describes: {exc}") from None
         self.step = snapshot.step
+        if self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
+            self._graphed.reset()
 
     def save_checkpoint(self) -> Path:
         """Write a checkpoint for the current step and keep only the newest few.
@@ -214,6 +225,16 @@ class Trainer:
         return path
 
     # -- loop ------------------------------------------------------------------------------
+
+    def train_on(self, real: torch.Tensor, latent: Latent) -> torch.Tensor:
+        """One D and G update on a batch of real images and a batch of latents, on the device.
+
+        Returns the statistics named by `training.stat_names` as one tensor on the device (read
+        it when you need it: reading waits for the GPU). Does not advance `step`; `fit` does.
+        """
+        if self._graphed is not None:
+            return self._graphed(real, latent)
+        return train_step(self._context, real, latent)
 
     def request_stop(self) -> None:
         """Ask `fit` to stop after the current step (and write a checkpoint there)."""
@@ -256,7 +277,7 @@ class Trainer:
         window = StatsWindow(stat_names(self.spec), self.device)
         while self.step < total:
             latent = self.spec.sample(self.config.optim.batch_size, self.latent_rng, self.device)
-            window.add(train_step(self._context, self.batches.batch(self.step), latent))
+            window.add(self.train_on(self.batches.batch(self.step), latent))
             self.step += 1
             if bar is not None:
                 bar.update(1)
@@ -283,7 +304,7 @@ class Trainer:
         self.rollbacks += 1
         for optimizer in self.optimizers.named().values():
             for group in optimizer.param_groups:
-                group["lr"] *= 0.5
+                group["lr"] *= 0.5  # a captured step would keep the old rate: restore reset it
         print(
             f"non-finite values: rolled back to {path.name} (step {self.step}) with learning rates halved "
             f"(rollback {self.rollbacks} of {MAX_ROLLBACKS})",
@@ -362,6 +383,15 @@ class Trainer:
         finally:
             self.generator.train(was_training)
         return to_unit_range(images, self.config.model.image_range).cpu()
+
+
+def _check_cuda_graphs(cuda_graphs: bool, compile: bool, device: torch.device) -> None:
+    if not cuda_graphs:
+        return
+    if device.type != "cuda":
+        raise InfoGANError(f"--cuda-graphs needs a CUDA GPU, but the device is {device.type}; use --device cuda")
+    if compile:
+        raise InfoGANError("--cuda-graphs and --compile do not go together; choose one")
 
 
 def check_resumable(saved: Config, requested: Config) -> None:

@@ -36,17 +36,22 @@ class Optimizers:
         return {name: opt for name, opt in pairs.items() if opt is not None}
 
 
-def build_optimizers(config: Config, generator: nn.Module, discriminator: nn.Module) -> Optimizers:
-    """Adam optimisers whose parameter sets follow `config.loss.info_update`."""
+def build_optimizers(
+    config: Config, generator: nn.Module, discriminator: nn.Module, capturable: bool = False
+) -> Optimizers:
+    """Adam optimisers whose parameter sets follow `config.loss.info_update`.
+
+    `capturable=True` makes their steps recordable in a CUDA graph (`infogan.graphed`).
+    """
     optim = config.optim
     betas = (optim.beta1, optim.beta2)
 
     def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         params = list(params)
         try:  # one fused kernel: 4-24% more images/s on CPU (benchmarks/results/README.md)
-            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
         except (RuntimeError, TypeError, ValueError):  # a device or PyTorch without fused Adam
-            return torch.optim.Adam(params, lr=lr, betas=betas)
+            return torch.optim.Adam(params, lr=lr, betas=betas, capturable=capturable)
 
     rule = config.loss.info_update
     if rule == "both":
@@ -74,6 +79,7 @@ class StepContext:
 
     precision "bf16" runs the forward passes under bfloat16 autocast (matrix products and
     convolutions in bfloat16, losses and weights in float32); "fp32" runs everything in float32.
+    graph_safe=True keeps a step recordable in a CUDA graph (autocast then caches no casts).
     """
 
     config: Config
@@ -82,12 +88,18 @@ class StepContext:
     discriminator: nn.Module
     optimizers: Optimizers
     precision: str = "fp32"
+    graph_safe: bool = False
 
     def __post_init__(self) -> None:
         self._device_type = next(self.generator.parameters()).device.type  # looked up once, not per step
 
     def autocast(self) -> torch.autocast:
-        return torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        return torch.autocast(
+            self._device_type,
+            dtype=torch.bfloat16,
+            enabled=self.precision == "bf16",
+            cache_enabled=False if self.graph_safe else None,
+        )
 
 
 def stat_names(spec: LatentSpec) -> list[str]:

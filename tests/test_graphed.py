@@ -1,0 +1,112 @@
+"""CUDA graphs: the captured step trains exactly as the eager one, and the option fails cleanly
+where it cannot work. The CUDA tests run only where PyTorch sees a GPU."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from infogan.cli import main
+from infogan.errors import InfoGANError
+from infogan.latent import LatentSpec
+from infogan.losses import categorical_mi_bounds
+from infogan.trainer import Trainer, _check_cuda_graphs
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_cuda_graphs_on_cpu_is_refused_with_the_fix(train_slice):
+    with pytest.raises(InfoGANError, match="--device cuda"):
+        Trainer(tiny_config(), train_slice, device="cpu", cuda_graphs=True)
+
+
+def test_cuda_graphs_with_compile_is_refused():
+    with pytest.raises(InfoGANError, match="choose one"):
+        _check_cuda_graphs(True, True, torch.device("cuda"))
+    _check_cuda_graphs(False, True, torch.device("cpu"))  # without graphs anything goes
+
+
+def test_cli_cuda_graphs_on_cpu_is_a_message_not_a_traceback(tmp_path, data_dir, capsys):
+    args = ["train", "--out", str(tmp_path / "run"), "--max-steps", "2", "--data-dir", str(data_dir)]
+    code = main([*args, "--device", "cpu", "--cuda-graphs", "--set", "optim.batch_size=16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--device cuda" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_mi_bounds_need_no_tensor_from_the_host():
+    one_k = LatentSpec.from_config(tiny_config().latent)
+    ce = torch.tensor([0.5])
+    assert torch.allclose(categorical_mi_bounds(one_k, ce), torch.tensor([math.log(10) - 0.5]))
+    mixed = LatentSpec.from_config(tiny_config(**{"latent.categorical": [10, 4]}).latent)
+    ce = torch.tensor([0.5, 0.25])
+    expected = torch.tensor([math.log(10) - 0.5, math.log(4) - 0.25])
+    assert torch.allclose(categorical_mi_bounds(mixed, ce), expected)
+
+
+def test_graph_safe_context_turns_off_the_autocast_cache(train_slice):
+    trainer = Trainer(tiny_config(), train_slice, precision="bf16")
+    safe = dataclasses.replace(trainer._context, graph_safe=True)
+    with safe.autocast():
+        assert not torch.is_autocast_cache_enabled()
+    with trainer._context.autocast():
+        assert torch.is_autocast_cache_enabled()
+
+
+def test_a_checkpoint_from_a_graphed_run_resumes_without_graphs(train_slice):
+    saved = Trainer(tiny_config(), train_slice)
+    saved.fit()
+    snapshot = saved.snapshot()
+    for groups in snapshot.optimizers.values():  # as a --cuda-graphs run saves them
+        for group in groups["param_groups"]:
+            group["capturable"] = True
+    resumed = Trainer(tiny_config(**{"optim.steps": 6}), train_slice)
+    resumed.restore(snapshot)
+    assert all(not g["capturable"] for opt in resumed.optimizers.named().values() for g in opt.param_groups)
+    assert resumed.fit() and resumed.step == 6
+
+
+# -- on a GPU ----------------------------------------------------------------------------
+
+
+def _trainer(train_slice, graphs: bool, **overrides) -> Trainer:
+    config = tiny_config(**{"optim.steps": 8, "optim.batch_size": 32, **overrides})
+    return Trainer(config, train_slice, device="cuda", cuda_graphs=graphs, progress=False)
+
+
+@cuda
+@pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
+def test_graphed_steps_train_as_eager_steps(train_slice, info_update, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    eager = _trainer(train_slice, False, **{"loss.info_update": info_update})
+    graphed = _trainer(train_slice, True, **{"loss.info_update": info_update})
+    for step in range(8):  # 3 eager warm-up steps, a capture, then replays
+        latent = eager.spec.sample(32, eager.latent_rng, "cuda")
+        real = eager.batches.batch(step)
+        expected = eager.train_on(real, latent)
+        got = graphed.train_on(real, latent)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert graphed._graphed.captured
+    for name in ("generator", "discriminator"):
+        ours = getattr(graphed, name).state_dict()
+        for key, value in getattr(eager, name).state_dict().items():
+            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
+
+
+@cuda
+def test_graphed_bf16_fit_logs_and_resumes(train_slice, tmp_path):
+    config = tiny_config(**{"optim.steps": 12, "optim.batch_size": 32})
+    first = Trainer(config, train_slice, run_dir=tmp_path, device="cuda", precision="bf16", cuda_graphs=True)
+    assert first.fit() and first._graphed.captured
+    snapshot = first.snapshot()
+    longer = Trainer(
+        config.replace(**{"optim.steps": 20}), train_slice, device="cuda", precision="bf16", cuda_graphs=True
+    )
+    longer.restore(snapshot)
+    assert not longer._graphed.captured  # restored optimiser state: captured again before replaying
+    assert longer.fit() and longer.step == 20 and longer._graphed.captured
+    for param in longer.generator.parameters():
+        assert torch.isfinite(param).all()
