@@ -28,21 +28,21 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee 
 python -c "import torch, sys; print(sys.version.split()[0], torch.__version__)" 2>&1 | tee -a "$LOG"
 
 part "1 CUDA tests"
-timeout 150 python -m pytest -q tests/test_graphed.py 2>&1 | tee -a "$LOG"
+timeout 120 python -m pytest -q tests/test_graphed.py 2>&1 | tee -a "$LOG"
 
 part "2 full run, fp32, CUDA graphs"
-timeout 180 python benchmarks/mnist.py --device cuda --seeds 0 1 2 --jobs 1 --eval-every 5000 \
+timeout 150 python benchmarks/mnist.py --device cuda --seeds 0 1 2 --jobs 1 --eval-every 5000 \
     --cuda-graphs --data-dir "$DATA" --out "$OUT/mnist-gpu-fp32-graphs.json" 2>&1 | tee -a "$LOG"
 
 part "3 throughput"
 variants="library cuda-graphs bf16 bf16-cuda-graphs d-two-passes"
 [ "$MODE" = full ] && variants="$variants compile bf16-compile"
-timeout 180 python benchmarks/throughput.py --device cuda --batch-sizes 128 2048 --variants $variants \
+timeout 150 python benchmarks/throughput.py --device cuda --batch-sizes 128 2048 --variants $variants \
     --steps 200 --warmup 10 --data-dir "$DATA" --out "$OUT/throughput-gpu.json" 2>&1 | tee -a "$LOG"
 
 part "4 full run, fp32 eager and bf16 with CUDA graphs"
-timeout 90 python benchmarks/mnist.py --device cuda --seeds 0 --eval-every 5000 \
+timeout 80 python benchmarks/mnist.py --device cuda --seeds 0 --eval-every 5000 \
     --data-dir "$DATA" --out "$OUT/mnist-gpu-fp32-eager.json" 2>&1 | tee -a "$LOG"
-timeout 60 python benchmarks/mnist.py --device cuda --seeds 0 --eval-every 5000 --precision bf16 \
+timeout 50 python benchmarks/mnist.py --device cuda --seeds 0 --eval-every 5000 --precision bf16 \
     --cuda-graphs --data-dir "$DATA" --out "$OUT/mnist-gpu-bf16-graphs.json" 2>&1 | tee -a "$LOG"
 part done
