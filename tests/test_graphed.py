@@ -110,3 +110,11 @@ def test_graphed_bf16_fit_logs_and_resumes(train_slice, tmp_path):
     assert longer.fit() and longer.step == 20 and longer._graphed.captured
     for param in longer.generator.parameters():
         assert torch.isfinite(param).all()
+
+
+@cuda
+@pytest.mark.slow
+def test_compiled_training_runs_on_cuda(train_slice):
+    trainer = Trainer(tiny_config(**{"optim.batch_size": 32}), train_slice, device="cuda", compile=True)
+    assert trainer.fit()
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())

@@ -160,8 +160,9 @@ class Trainer:
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
         if compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
-            self.generator.compile()
-            self.discriminator.compile()
+            options = _compile_options(self.device)
+            self.generator.compile(options=options)
+            self.discriminator.compile(options=options)
         self.optimizers = build_optimizers(config, self.generator, self.discriminator, capturable=cuda_graphs)
         self.latent_rng = torch.Generator(self.device).manual_seed(config.seed)
         self.batches = InMemoryBatches(
@@ -383,6 +384,14 @@ class Trainer:
         finally:
             self.generator.train(was_training)
         return to_unit_range(images, self.config.model.image_range).cpu()
+
+
+def _compile_options(device: torch.device) -> dict | None:
+    """Inductor settings for --compile. On CUDA, inductor's layout optimisation (convolutions
+    switched to channels-last) breaks the backward pass of transposed convolutions in
+    PyTorch 2.11 (a stride assertion in convolution_backward, pytorch/pytorch#171622), so it is
+    turned off there."""
+    return {"layout_optimization": False} if device.type == "cuda" else None
 
 
 def _check_cuda_graphs(cuda_graphs: bool, compile: bool, device: torch.device) -> None:
