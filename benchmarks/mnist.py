@@ -72,7 +72,7 @@ def run_seed(job: dict) -> dict:
         progress=False,
         precision=job.get("precision", "fp32"),
         compile=job.get("compile", False),
-        cuda_graphs=job.get("cuda_graphs", False),
+        cuda_graphs=job.get("cuda_graphs"),
     )
     curve: list[dict] = []
     clock = {"train": 0.0, "last": time.perf_counter()}
@@ -192,7 +192,9 @@ def main() -> int:
     parser.add_argument("--recalibrate", action="store_true", help="also report accuracy after BN recalibration")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as infogan train --precision")
     parser.add_argument("--compile", action="store_true", help="as infogan train --compile")
-    parser.add_argument("--cuda-graphs", action="store_true", help="as infogan train --cuda-graphs")
+    parser.add_argument(
+        "--cuda-graphs", action=argparse.BooleanOptionalAction, default=None, help="as infogan train --cuda-graphs"
+    )
     args = parser.parse_args()
 
     jobs = [

@@ -13,7 +13,8 @@ one thing: `d-two-passes` (D on the real and generated batch in two calls, not o
 pass), `malloc-default` / `bf16-malloc-default` (without `infogan.reuse_freed_memory`),
 `adam-loop` / `adam-foreach` / `adam-fused` (Adam implementation), `channels-last`, and the
 options `bf16` (--precision bf16), `compile` (--compile), `bf16-compile`, and on CUDA
-`cuda-graphs` (--cuda-graphs) and `bf16-cuda-graphs`.
+`eager` / `bf16-eager` (--no-cuda-graphs) and `cuda-graphs` / `bf16-cuda-graphs` (--cuda-graphs;
+on CUDA the library's default, so the same as `library` / `bf16` there).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ VARIANTS = (
     "bf16-compile",
     "cuda-graphs",
     "bf16-cuda-graphs",
+    "eager",
+    "bf16-eager",
 )
 # Trainer options behind the variants that are options of the package (--precision, --compile).
 TRAINER_OPTIONS = {
@@ -83,6 +86,8 @@ TRAINER_OPTIONS = {
     "bf16-malloc-default": {"precision": "bf16"},
     "cuda-graphs": {"cuda_graphs": True},
     "bf16-cuda-graphs": {"precision": "bf16", "cuda_graphs": True},
+    "eager": {"cuda_graphs": False},
+    "bf16-eager": {"precision": "bf16", "cuda_graphs": False},
 }
 
 

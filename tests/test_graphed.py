@@ -9,10 +9,11 @@ import torch
 
 from conftest import tiny_config
 from infogan.cli import main
+from infogan.config import resolve_config
 from infogan.errors import InfoGANError
 from infogan.latent import LatentSpec
 from infogan.losses import categorical_mi_bounds
-from infogan.trainer import Trainer, _check_cuda_graphs
+from infogan.trainer import Trainer, _use_cuda_graphs
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -22,10 +23,18 @@ def test_cuda_graphs_on_cpu_is_refused_with_the_fix(train_slice):
         Trainer(tiny_config(), train_slice, device="cpu", cuda_graphs=True)
 
 
-def test_cuda_graphs_with_compile_is_refused():
+def test_cuda_graphs_default_to_on_for_cuda_alone():
+    assert _use_cuda_graphs(None, False, torch.device("cuda"))
+    assert not _use_cuda_graphs(None, True, torch.device("cuda"))  # compiled networks: off
+    assert not _use_cuda_graphs(None, False, torch.device("cpu"))
+    assert not _use_cuda_graphs(False, False, torch.device("cuda"))
     with pytest.raises(InfoGANError, match="choose one"):
-        _check_cuda_graphs(True, True, torch.device("cuda"))
-    _check_cuda_graphs(False, True, torch.device("cpu"))  # without graphs anything goes
+        _use_cuda_graphs(True, True, torch.device("cuda"))
+
+
+def test_a_cpu_trainer_steps_eagerly(train_slice):
+    trainer = Trainer(tiny_config(), train_slice)
+    assert not trainer.cuda_graphs and trainer._graphed is None
 
 
 def test_cli_cuda_graphs_on_cpu_is_a_message_not_a_traceback(tmp_path, data_dir, capsys):
@@ -94,6 +103,23 @@ def test_graphed_steps_train_as_eager_steps(train_slice, info_update, monkeypatc
         ours = getattr(graphed, name).state_dict()
         for key, value in getattr(eager, name).state_dict().items():
             torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
+
+
+@cuda
+@pytest.mark.parametrize("preset", ["mnist", "svhn", "celeba", "chairs3d", "faces3d", "dsprites"])
+def test_every_preset_network_trains_the_same_graphed(preset, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    config = resolve_config(preset, None, ["optim.batch_size=8", "optim.steps=6", "logging.tensorboard=false"])
+    model = config.model
+    images = torch.randint(0, 256, (32, model.image_channels, model.image_size, model.image_size), dtype=torch.uint8)
+    eager = Trainer(config, images, device="cuda", cuda_graphs=False, progress=False)
+    graphed = Trainer(config, images, device="cuda", cuda_graphs=True, progress=False)
+    for step in range(6):
+        latent = eager.spec.sample(8, eager.latent_rng, "cuda")
+        real = eager.batches.batch(step)
+        torch.testing.assert_close(graphed.train_on(real, latent), eager.train_on(real, latent), rtol=1e-3, atol=1e-4)
+    assert graphed._graphed.captured
 
 
 @cuda

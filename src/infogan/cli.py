@@ -120,9 +120,11 @@ def _add_train(commands) -> None:
     p.add_argument("--compile", action="store_true", help="compile the networks with torch.compile (first steps slow)")
     p.add_argument(
         "--cuda-graphs",
-        action="store_true",
-        help="on a CUDA GPU: record one training step as a CUDA graph and replay it every step "
-        "(removes kernel-launch overhead; small networks train several times faster)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="record one training step as a CUDA graph and replay it every step (no kernel-launch "
+        "overhead: the MNIST networks train 5x faster on an H200). Default: on with a CUDA GPU, "
+        "unless --compile",
     )
     _common(p)
     p.set_defaults(handler=cmd_train)

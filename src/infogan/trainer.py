@@ -143,14 +143,13 @@ class Trainer:
         progress: bool | None = None,
         precision: str = "fp32",
         compile: bool = False,
-        cuda_graphs: bool = False,
+        cuda_graphs: bool | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise InfoGANError(f"precision is {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.config = config
         self.device = _resolve_device(device)
-        _check_cuda_graphs(cuda_graphs, compile, self.device)
-        self.cuda_graphs = cuda_graphs
+        cuda_graphs = self.cuda_graphs = _use_cuda_graphs(cuda_graphs, compile, self.device)
         self.spec = LatentSpec.from_config(config.latent)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -394,13 +393,15 @@ def _compile_options(device: torch.device) -> dict | None:
     return {"layout_optimization": False} if device.type == "cuda" else None
 
 
-def _check_cuda_graphs(cuda_graphs: bool, compile: bool, device: torch.device) -> None:
-    if not cuda_graphs:
-        return
-    if device.type != "cuda":
+def _use_cuda_graphs(asked: bool | None, compile: bool, device: torch.device) -> bool:
+    """None (the default): CUDA graphs on a CUDA GPU unless compiling; True: on, or a clear error."""
+    if asked is None:
+        return device.type == "cuda" and not compile
+    if asked and device.type != "cuda":
         raise InfoGANError(f"--cuda-graphs needs a CUDA GPU, but the device is {device.type}; use --device cuda")
-    if compile:
+    if asked and compile:
         raise InfoGANError("--cuda-graphs and --compile do not go together; choose one")
+    return asked
 
 
 def check_resumable(saved: Config, requested: Config) -> None:
