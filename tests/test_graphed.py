@@ -125,6 +125,16 @@ def test_every_preset_network_trains_the_same_graphed(preset, monkeypatch):
 
 
 @cuda
+def test_a_replay_refuses_another_batch_size(train_slice):
+    trainer = _trainer(train_slice, True)
+    for step in range(5):
+        trainer.train_on(trainer.batches.batch(step), trainer.spec.sample(32, trainer.latent_rng, "cuda"))
+    assert trainer._graphed.captured
+    with pytest.raises(ValueError, match="reset"):
+        trainer.train_on(trainer.batches.batch(0)[:16], trainer.spec.sample(16, trainer.latent_rng, "cuda"))
+
+
+@cuda
 def test_graphed_bf16_fit_logs_and_resumes(train_slice, tmp_path):
     config = tiny_config(**{"optim.steps": 12, "optim.batch_size": 32})
     first = Trainer(config, train_slice, run_dir=tmp_path, device="cuda", precision="bf16", cuda_graphs=True)

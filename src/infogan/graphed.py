@@ -60,11 +60,21 @@ class GraphedStep:
                 return _on_side_stream(lambda: train_step(self.ctx, real, latent))
             self._capture(real, latent)
         else:
+            self._check_shapes(real, latent)
             self._real.copy_(real)
             for static, fresh in zip(_fields(self._latent), _fields(latent)):
                 static.copy_(fresh)
         self._graph.replay()
         return self._stats.clone()  # the graph overwrites its output on the next replay
+
+    def _check_shapes(self, real: torch.Tensor, latent: Latent) -> None:
+        expected = [self._real.shape, *(t.shape for t in _fields(self._latent))]
+        got = [real.shape, *(t.shape for t in _fields(latent))]
+        if got != expected:
+            raise ValueError(
+                f"the captured step takes a batch of shape {tuple(expected[0])} and latents of the batch "
+                f"size it was recorded with; got {tuple(got[0])}. Call reset() to record a new step"
+            )
 
     def _capture(self, real: torch.Tensor, latent: Latent) -> None:
         """Record one step on copies of `real` and `latent` (recording runs nothing)."""
