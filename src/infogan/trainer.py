@@ -132,6 +132,9 @@ class Trainer:
 
     With a `run_dir` it writes the resolved config, a JSON-lines metrics log, progress images
     and checkpoints there; without one it only trains (useful from Python and in tests).
+    `precision="bf16"` trains under bfloat16 autocast, `compile=True` compiles the networks, and
+    on a CUDA device each step is replayed from a CUDA graph unless `cuda_graphs=False` (or
+    `compile`); `cuda_graphs=True` elsewhere is an error.
     """
 
     def __init__(
