@@ -78,8 +78,6 @@ class GraphedStep:
 
     def _capture(self, real: torch.Tensor, latent: Latent) -> None:
         """Record one step on copies of `real` and `latent` (recording runs nothing)."""
-        if real.shape != (self.ctx.config.optim.batch_size, *real.shape[1:]):
-            raise ValueError(f"a captured step needs batches of optim.batch_size rows, got {tuple(real.shape)}")
         self._real = real.clone()
         self._latent = Latent(*(t.clone() for t in _fields(latent)))
         graph = torch.cuda.CUDAGraph()
