@@ -32,6 +32,8 @@ def test_mnist_preset_equals_defaults():
         ({"optim": {"steps": "many"}}, "optim.steps must be a whole number"),
         ({"optim": {"lr_d": -1.0}}, "optim.lr_d"),
         ({"latent": {"categorical": [10, 1]}}, "each needs 2 or more"),
+        ({"latent": {"noise_scale": 0}}, "latent.noise_scale must be a number above 0"),
+        ({"latent": {"noise_scale": float("nan")}}, "latent.noise_scale must be a number above 0"),
         ({"latent": {"noise_dim": 0, "categorical": [], "continuous": 0}}, "latent is empty"),
         ({"loss": {"info_update": "sometimes"}}, "choose one of both, generator_q, joint"),
         ({"model": {"image_size": 64}}, "model.image_size"),

@@ -24,6 +24,14 @@ def test_sample_shapes_ranges_and_priors():
     assert draws.noise.abs().max() > 1.5 and abs(draws.noise.std() - 1) < 0.05
 
 
+def test_noise_scale_shrinks_the_noise_and_leaves_the_codes():
+    scaled = LatentSpec(noise_dim=5, categorical=(10, 3), continuous=2, noise_scale=0.1)
+    a = SPEC.sample(64, torch.Generator().manual_seed(2))
+    b = scaled.sample(64, torch.Generator().manual_seed(2))
+    assert torch.allclose(b.noise, a.noise * 0.1)
+    assert torch.equal(b.categorical, a.categorical) and torch.equal(b.continuous, a.continuous)
+
+
 def test_sampling_is_reproducible_with_a_generator():
     a = SPEC.sample(8, torch.Generator().manual_seed(3))
     b = SPEC.sample(8, torch.Generator().manual_seed(3))

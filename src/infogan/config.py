@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import types
 import typing
@@ -44,6 +45,7 @@ class LatentConfig:
 
     noise_dim: int = 62
     noise_prior: str = "uniform"
+    noise_scale: float = 1.0
     categorical: tuple[int, ...] = (10,)
     continuous: int = 2
     continuous_prior: str = "uniform"
@@ -51,6 +53,9 @@ class LatentConfig:
     def __post_init__(self) -> None:
         _require(self.noise_dim >= 0, "latent.noise_dim", "must be 0 or more")
         _require(self.continuous >= 0, "latent.continuous", "must be 0 or more")
+        _require(
+            math.isfinite(self.noise_scale) and self.noise_scale > 0, "latent.noise_scale", "must be a number above 0"
+        )
         for k in self.categorical:
             _require(k >= 2, "latent.categorical", f"has a code with {k} values; each needs 2 or more")
         _require(

@@ -40,6 +40,7 @@ class LatentSpec:
     continuous: int = 2
     noise_prior: str = "uniform"
     continuous_prior: str = "uniform"
+    noise_scale: float = 1.0
 
     @classmethod
     def from_config(cls, config: LatentConfig) -> LatentSpec:
@@ -49,6 +50,7 @@ class LatentSpec:
             continuous=config.continuous,
             noise_prior=config.noise_prior,
             continuous_prior=config.continuous_prior,
+            noise_scale=config.noise_scale,
         )
 
     @property
@@ -84,6 +86,8 @@ class LatentSpec:
     ) -> Latent:
         """Draw a batch from the priors, using `generator` for all randomness."""
         noise = _draw(self.noise_prior, (batch_size, self.noise_dim), generator, device)
+        if self.noise_scale != 1.0:
+            noise = noise * self.noise_scale
         cats = [torch.randint(k, (batch_size,), generator=generator, device=device) for k in self.categorical]
         categorical = torch.stack(cats, dim=1) if cats else torch.zeros(batch_size, 0, dtype=torch.long, device=device)
         continuous = _draw(self.continuous_prior, (batch_size, self.continuous), generator, device)
