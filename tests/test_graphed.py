@@ -107,6 +107,23 @@ def test_graphed_steps_train_as_eager_steps(train_slice, info_update, monkeypatc
 
 
 @cuda
+@pytest.mark.parametrize("info_update", ["both", "joint"])
+def test_graphed_steps_with_the_augmented_term_train_as_eager_steps(train_slice, info_update, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    overrides = {"loss.info_update": info_update, "loss.lambda_augmented": 2.0, "loss.augment_shear": 0.3}
+    eager, graphed = _trainer(train_slice, False, **overrides), _trainer(train_slice, True, **overrides)
+    for step in range(8):  # each draws its latents, then its transforms, from its own generator
+        expected = eager.train_on(eager.batches.batch(step), eager.spec.sample(32, eager.latent_rng, "cuda"))
+        got = graphed.train_on(graphed.batches.batch(step), graphed.spec.sample(32, graphed.latent_rng, "cuda"))
+        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-4)  # grid_sample's backward adds atomically
+    assert graphed._graphed.captured
+    ours = graphed.generator.state_dict()
+    for key, value in eager.generator.state_dict().items():
+        torch.testing.assert_close(ours[key], value, rtol=1e-3, atol=1e-4, msg=key)
+
+
+@cuda
 @pytest.mark.parametrize("preset", ["mnist", "svhn", "celeba", "chairs3d", "faces3d", "dsprites"])
 def test_every_preset_network_trains_the_same_graphed(preset, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)

@@ -45,49 +45,55 @@ class GraphedStep:
         """Forget the captured graph; the next steps run eagerly again, then capture anew."""
         self._graph: torch.cuda.CUDAGraph | None = None
         self._eager_steps = 0
-        self._real: torch.Tensor | None = None
-        self._latent: Latent | None = None
+        self._inputs: list[torch.Tensor] = []  # the graph's own copies: batch, latents, draws
         self._stats: torch.Tensor | None = None
 
     @property
     def captured(self) -> bool:
         return self._graph is not None
 
-    def __call__(self, real: torch.Tensor, latent: Latent) -> torch.Tensor:
+    def __call__(self, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = _flatten(real, latent, draws)
         if self._graph is None:
             if self._eager_steps < WARMUP_STEPS:
                 self._eager_steps += 1
-                return _on_side_stream(lambda: train_step(self.ctx, real, latent))
-            self._capture(real, latent)
+                return _on_side_stream(lambda: train_step(self.ctx, real, latent, draws))
+            self._capture(inputs)
         else:
-            self._check_shapes(real, latent)
-            self._real.copy_(real)
-            for static, fresh in zip(_fields(self._latent), _fields(latent)):
+            self._check_shapes(inputs)
+            for static, fresh in zip(self._inputs, inputs, strict=True):
                 static.copy_(fresh)
         self._graph.replay()
         return self._stats.clone()  # the graph overwrites its output on the next replay
 
-    def _check_shapes(self, real: torch.Tensor, latent: Latent) -> None:
-        expected = [self._real.shape, *(t.shape for t in _fields(self._latent))]
-        got = [real.shape, *(t.shape for t in _fields(latent))]
+    def _check_shapes(self, inputs: list[torch.Tensor]) -> None:
+        expected = [t.shape for t in self._inputs]
+        got = [t.shape for t in inputs]
         if got != expected:
             raise ValueError(
-                f"the captured step takes a batch of shape {tuple(expected[0])} and latents of the batch "
-                f"size it was recorded with; got {tuple(got[0])}. Call reset() to record a new step"
+                f"the captured step takes a batch of shape {tuple(expected[0])} and latents (and transform "
+                f"draws, if it was recorded with them) of that batch size; got a batch of {tuple(got[0])} "
+                f"and {len(got) - 1} other inputs for {len(expected) - 1}. Call reset() to record a new step"
             )
 
-    def _capture(self, real: torch.Tensor, latent: Latent) -> None:
-        """Record one step on copies of `real` and `latent` (recording runs nothing)."""
-        self._real = real.clone()
-        self._latent = Latent(*(t.clone() for t in _fields(latent)))
+    def _capture(self, inputs: list[torch.Tensor]) -> None:
+        """Record one step on copies of the step's inputs (recording runs nothing)."""
+        self._inputs = [t.clone() for t in inputs]
+        real, latent, draws = _unflatten(self._inputs)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._stats = train_step(self.ctx, self._real, self._latent)
+            self._stats = train_step(self.ctx, real, latent, draws)
         self._graph = graph
 
 
-def _fields(latent: Latent) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return latent.noise, latent.categorical, latent.continuous
+def _flatten(real: torch.Tensor, latent: Latent, draws: torch.Tensor | None) -> list[torch.Tensor]:
+    inputs = [real, latent.noise, latent.categorical, latent.continuous]
+    return inputs if draws is None else [*inputs, draws]
+
+
+def _unflatten(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, Latent, torch.Tensor | None]:
+    draws = inputs[4] if len(inputs) > 4 else None
+    return inputs[0], Latent(*inputs[1:4]), draws
 
 
 def _on_side_stream(work: Callable[[], torch.Tensor]) -> torch.Tensor:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
+from .augment import draw_transforms
 from .config import Config, save_config
 from .errors import InfoGANError
 from .graphed import GraphedStep
@@ -234,10 +235,15 @@ class Trainer:
 
         Returns the statistics named by `training.stat_names` as one tensor on the device (read
         it when you need it: reading waits for the GPU). Does not advance `step`; `fit` does.
+        With `loss.lambda_augmented` above 0 the step's image transforms are drawn here, from
+        the run's latent generator.
         """
+        draws = None
+        if self.config.loss.lambda_augmented > 0:
+            draws = draw_transforms(len(latent), self.latent_rng, self.device)
         if self._graphed is not None:
-            return self._graphed(real, latent)
-        return train_step(self._context, real, latent)
+            return self._graphed(real, latent, draws)
+        return train_step(self._context, real, latent, draws)
 
     def request_stop(self) -> None:
         """Ask `fit` to stop after the current step (and write a checkpoint there)."""

@@ -7,6 +7,9 @@ Conventions for which parameters the info term L_I trains (config `loss.info_upd
   lambda * L_I; D's optimiser (trunk + real/fake head) sees only the adversarial loss.
 - "joint": D and G steps are purely adversarial; a third optimiser over all of G and D takes
   a step on lambda * L_I alone, after a fresh generator forward.
+
+With `loss.lambda_augmented` above 0, wherever L_I enters a loss so does its categorical part
+on randomly transformed copies of the generated images (`infogan.augment`), weighted by it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .augment import random_affine
 from .config import Config
 from .latent import Latent, LatentSpec
-from .losses import categorical_mi_bounds, discriminator_loss, generator_loss, info_terms
+from .losses import (
+    categorical_info_losses,
+    categorical_mi_bounds,
+    discriminator_loss,
+    generator_loss,
+    info_terms,
+)
 from .models import QOutput
 
 
@@ -110,24 +120,29 @@ def stat_names(spec: LatentSpec) -> list[str]:
     return names
 
 
-def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent) -> torch.Tensor:
+def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> torch.Tensor:
     """One D update and one G update (and an info update under "joint").
 
-    Returns the detached statistics named by `stat_names` as one tensor, so the caller decides
-    when to synchronise with the device.
+    draws: the uniform draws of this step's image transforms (`augment.draw_transforms`),
+    needed when `loss.lambda_augmented` is above 0. Returns the detached statistics named by
+    `stat_names` as one tensor, so the caller decides when to synchronise with the device.
     """
+    if ctx.config.loss.lambda_augmented > 0 and draws is None:
+        raise ValueError("loss.lambda_augmented is above 0: pass this step's transform draws")
     with ctx.autocast():
         fake = ctx.generator(ctx.spec.to_input(latent))
-    d_loss, real_logits, fake_logits, info = discriminator_phase(ctx, real, fake, latent)
-    g_loss = generator_phase(ctx, fake, latent)
+    d_loss, real_logits, fake_logits, info = discriminator_phase(ctx, real, fake, latent, draws)
+    g_loss = generator_phase(ctx, fake, latent, draws)
     if ctx.optimizers.info is not None:
-        info = info_phase(ctx, latent)
+        info = info_phase(ctx, latent, draws)
     probabilities = _real_fake_scores(real_logits, fake_logits, ctx.config.loss.adversarial)
     mi = categorical_mi_bounds(ctx.spec, info.categorical)
     return torch.cat([torch.stack([d_loss, g_loss, *probabilities]), mi, info.continuous]).detach()
 
 
-def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor, latent: Latent):
+def discriminator_phase(
+    ctx: StepContext, real: torch.Tensor, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None
+):
     """D's optimiser steps on the adversarial loss (plus lambda * L_I under "both")."""
     loss_cfg = ctx.config.loss
     d_opt = ctx.optimizers.d
@@ -138,13 +153,17 @@ def discriminator_phase(ctx: StepContext, real: torch.Tensor, fake: torch.Tensor
     real_logits, fake_logits, q = real_logits.float(), fake_logits.float(), _float(q)
     adversarial = discriminator_loss(real_logits, fake_logits, loss_cfg.adversarial)
     info = _info(ctx, q, latent)
-    loss = adversarial + info.total if loss_cfg.info_update == "both" else adversarial
+    loss = adversarial
+    if loss_cfg.info_update == "both":
+        loss = loss + info.total + _augmented_info(ctx, fake.detach(), latent, draws)
     loss.backward()
     d_opt.step()
     return adversarial.detach(), real_logits.detach(), fake_logits.detach(), _detached(info)
 
 
-def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent) -> torch.Tensor:
+def generator_phase(
+    ctx: StepContext, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None
+) -> torch.Tensor:
     """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint")."""
     g_opt = ctx.optimizers.g
     set_trainable(ctx.discriminator, _params(g_opt))  # D's own weights stay frozen here
@@ -153,21 +172,24 @@ def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent) -> tor
         fake_logits, q = ctx.discriminator(fake, with_q=True)
     fake_logits, q = fake_logits.float(), _float(q)
     adversarial = generator_loss(fake_logits, ctx.config.loss.adversarial)
-    loss = adversarial if ctx.config.loss.info_update == "joint" else adversarial + _info(ctx, q, latent).total
+    loss = adversarial
+    if ctx.config.loss.info_update != "joint":
+        loss = loss + _info(ctx, q, latent).total + _augmented_info(ctx, fake, latent, draws)
     loss.backward()
     g_opt.step()
     return adversarial.detach()
 
 
-def info_phase(ctx: StepContext, latent: Latent):
+def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = None):
     """The "joint" convention's third optimiser steps on lambda * L_I over all of G and D."""
     info_opt = ctx.optimizers.info
     set_trainable(ctx.discriminator, ctx.discriminator.parameters())
     info_opt.zero_grad(set_to_none=True)
     with ctx.autocast():
-        _, q = ctx.discriminator(ctx.generator(ctx.spec.to_input(latent)), with_q=True)
+        fake = ctx.generator(ctx.spec.to_input(latent))
+        _, q = ctx.discriminator(fake, with_q=True)
     info = _info(ctx, _float(q), latent)
-    info.total.backward()
+    (info.total + _augmented_info(ctx, fake, latent, draws)).backward()
     info_opt.step()
     return _detached(info)
 
@@ -176,6 +198,23 @@ def _info(ctx: StepContext, q, latent: Latent):
     loss = ctx.config.loss
     cat_weights, cont_weights = loss.code_weights(len(ctx.spec.categorical), ctx.spec.continuous)
     return info_terms(q, latent, loss.continuous_info, cat_weights, cont_weights)
+
+
+def _augmented_info(
+    ctx: StepContext, images: torch.Tensor, latent: Latent, draws: torch.Tensor | None
+) -> torch.Tensor | float:
+    """lambda_augmented * the categorical codes' cross-entropy, Q reading transformed `images`
+    (0 when the term is off)."""
+    loss = ctx.config.loss
+    if loss.lambda_augmented == 0 or not ctx.spec.categorical:
+        return 0.0
+    with ctx.autocast():
+        moved = random_affine(
+            images, draws, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+        )
+        _, q = ctx.discriminator(moved, with_q=True)
+    logits = [lg.float() for lg in q.categorical_logits]
+    return loss.lambda_augmented * categorical_info_losses(logits, latent.categorical).sum()
 
 
 def _float(q: QOutput) -> QOutput:

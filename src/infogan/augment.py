@@ -1,0 +1,53 @@
+"""Random small affine transforms of image batches, for the augmented categorical info term.
+
+With `loss.lambda_augmented` above 0, Q must also read each categorical code from a randomly
+rotated, sheared, scaled and shifted copy of the generated image (`training`). A code that
+stands for the digit survives such a transform; a code that splits one digit (or a pair of
+digits) by slant, size or position does not, so the term steers categorical codes towards
+what the transforms leave alone.
+
+The transforms are a pure function of uniform draws made by the caller (`draw_transforms`),
+so a run stays reproducible from its seed and a step stays recordable in a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+DRAWS_PER_IMAGE = 6  # angle, shear, scale x, scale y, shift x, shift y
+
+
+def draw_transforms(batch_size: int, generator: torch.Generator, device: str | torch.device) -> torch.Tensor:
+    """Uniform [0, 1) draws for `random_affine`, one row of DRAWS_PER_IMAGE per image."""
+    return torch.rand(batch_size, DRAWS_PER_IMAGE, generator=generator, device=device)
+
+
+def random_affine(
+    images: torch.Tensor, draws: torch.Tensor, degrees: float, shift: float, scale: float, shear: float = 0.0
+) -> torch.Tensor:
+    """Rotate each image by up to +-degrees, shear it by up to +-shear (horizontal shift per unit of
+    height), scale its width and height by 1 +- scale each and shift it by up to +-shift pixels,
+    per image as `draws` (B, DRAWS_PER_IMAGE) in [0, 1) say; differentiable in `images`.
+
+    Pixels that come from outside the image repeat its border (the background for digits).
+    """
+    if draws.shape != (images.shape[0], DRAWS_PER_IMAGE):
+        raise ValueError(f"draws has shape {tuple(draws.shape)}; expected ({images.shape[0]}, {DRAWS_PER_IMAGE})")
+    signed = draws.to(torch.float32) * 2 - 1
+    angle = signed[:, 0] * math.radians(degrees)
+    slant = signed[:, 1] * shear
+    zoom_x, zoom_y = 1 + signed[:, 2] * scale, 1 + signed[:, 3] * scale
+    height, width = images.shape[-2:]
+    # affine_grid maps each output pixel to where it reads the input, in [-1, 1] coordinates:
+    # here (rotation @ shear @ 1/zoom), which is the inverse of a transform of the same kind
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    a, b = cos / zoom_x, (cos * slant - sin) / zoom_y
+    c, d = sin / zoom_x, (sin * slant + cos) / zoom_y
+    shift_x = signed[:, 4] * (2 * shift / width)
+    shift_y = signed[:, 5] * (2 * shift / height)
+    theta = torch.stack([torch.stack([a, b, shift_x], dim=1), torch.stack([c, d, shift_y], dim=1)], dim=1)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -1,0 +1,148 @@
+import pytest
+import torch
+
+from conftest import tiny_config
+from infogan.augment import DRAWS_PER_IMAGE, draw_transforms, random_affine
+from infogan.latent import LatentSpec
+from infogan.models import build_networks
+from infogan.trainer import Trainer
+from infogan.training import StepContext, build_optimizers, discriminator_phase, generator_phase, train_step
+
+
+def _bar() -> torch.Tensor:
+    """One 28x28 image: a vertical bar left of the centre."""
+    image = torch.zeros(1, 1, 28, 28)
+    image[..., 8:20, 10:12] = 1
+    return image
+
+
+def _draws(angle=0.5, shear=0.5, sx=0.5, sy=0.5, dx=0.5, dy=0.5) -> torch.Tensor:
+    return torch.tensor([[angle, shear, sx, sy, dx, dy]])  # 0.5 is the middle of each range: no change
+
+
+def test_middle_draws_leave_images_as_they_are():
+    image = torch.rand(3, 1, 28, 28)
+    moved = random_affine(image, torch.full((3, DRAWS_PER_IMAGE), 0.5), 15.0, 2.0, 0.1)
+    torch.testing.assert_close(moved, image, atol=1e-5, rtol=0)
+
+
+def test_the_largest_shift_moves_the_image_by_that_many_pixels():
+    # the draws' ranges are symmetric, so which way an end of a range moves does not matter
+    moved = random_affine(_bar(), _draws(dx=1.0), 15.0, 2.0, 0.1)
+    torch.testing.assert_close(moved, torch.roll(_bar(), shifts=-2, dims=-1), atol=1e-5, rtol=0)
+    moved = random_affine(_bar(), _draws(dy=0.0), 15.0, 3.0, 0.1)
+    torch.testing.assert_close(moved, torch.roll(_bar(), shifts=3, dims=-2), atol=1e-5, rtol=0)
+
+
+def test_a_quarter_turn_turns_the_bar_on_its_side():
+    moved = random_affine(_bar(), _draws(angle=1.0), 90.0, 0.0, 0.0)
+    turned = [torch.rot90(_bar(), k, dims=(-2, -1)) for k in (1, -1)]
+    assert min((moved - t).abs().max() for t in turned) < 1e-4
+    rows, cols = moved[0, 0].nonzero(as_tuple=True)
+    assert cols.max() - cols.min() > 8 and rows.max() - rows.min() < 3  # now wide and flat
+
+
+def test_scaling_up_spreads_the_ink():
+    bigger = random_affine(_bar(), _draws(sx=1.0, sy=1.0), 0.0, 0.0, 0.2)
+    smaller = random_affine(_bar(), _draws(sx=0.0, sy=0.0), 0.0, 0.0, 0.2)
+    assert smaller.sum() < _bar().sum() < bigger.sum()
+    taller = random_affine(_bar(), _draws(sy=1.0), 0.0, 0.0, 0.2)[0, 0].nonzero(as_tuple=True)[0]
+    assert taller.max() - taller.min() > 12  # the 12-pixel bar grows in height only
+
+
+def test_a_shear_slants_the_bar():
+    slanted = random_affine(_bar(), _draws(shear=1.0), 0.0, 0.0, 0.0, shear=0.5)[0, 0]
+    rows, cols = (slanted > 0.5).nonzero(as_tuple=True)
+    top, bottom = cols[rows == rows.min()].float().mean(), cols[rows == rows.max()].float().mean()
+    assert abs(top - bottom) > 3  # a 12-pixel bar leans by about 6 pixels
+
+
+def test_transforms_pass_gradients_to_the_images_and_check_the_draws():
+    image = torch.rand(2, 1, 28, 28, requires_grad=True)
+    random_affine(image, torch.rand(2, DRAWS_PER_IMAGE), 15.0, 2.0, 0.1).sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="expected"):
+        random_affine(image, torch.rand(3, DRAWS_PER_IMAGE), 15.0, 2.0, 0.1)
+
+
+def test_draws_come_from_the_given_generator():
+    a = draw_transforms(5, torch.Generator().manual_seed(1), "cpu")
+    b = draw_transforms(5, torch.Generator().manual_seed(1), "cpu")
+    assert a.shape == (5, DRAWS_PER_IMAGE) and torch.equal(a, b) and a.min() >= 0 and a.max() < 1
+
+
+def _context(info_update: str, lambda_augmented: float):
+    config = tiny_config(**{"loss.info_update": info_update, "loss.lambda_augmented": lambda_augmented})
+    spec = LatentSpec.from_config(config.latent)
+    torch.manual_seed(0)
+    g, d = build_networks(config.model, spec)
+    return StepContext(config, spec, g, d, build_optimizers(config, g, d))
+
+
+def _gradients(ctx, phase: str, draws: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradients one phase leaves on G and D (the optimisers' steps run, then are undone)."""
+    torch.manual_seed(1)
+    latent, real = ctx.spec.sample(16), torch.rand(16, 1, 28, 28)
+    fake = ctx.generator(ctx.spec.to_input(latent))
+    states = [{k: v.clone() for k, v in m.state_dict().items()} for m in (ctx.generator, ctx.discriminator)]
+    if phase == "d":
+        discriminator_phase(ctx, real, fake, latent, draws)
+    else:
+        generator_phase(ctx, fake, latent, draws)
+    grads = {
+        f"{tag}.{name}": p.grad.clone()
+        for tag, module in (("g", ctx.generator), ("d", ctx.discriminator))
+        for name, p in module.named_parameters()
+        if p.grad is not None
+    }
+    for module, state in zip((ctx.generator, ctx.discriminator), states):
+        module.load_state_dict(state)
+    return grads
+
+
+@pytest.mark.parametrize("phase", ["d", "g"])
+def test_the_augmented_term_adds_to_the_gradients_of_the_parameters_the_info_term_trains(phase):
+    draws = torch.rand(16, DRAWS_PER_IMAGE, generator=torch.Generator().manual_seed(2))
+    plain = _gradients(_context("both", 0.0), phase, draws)
+    augmented = _gradients(_context("both", 1.0), phase, draws)
+    assert plain.keys() == augmented.keys()  # the same parameters get gradients
+    differ = {name for name in plain if not torch.equal(plain[name], augmented[name])}
+    if phase == "d":  # D's step: trunk and Q heads, never G (the generated batch is detached)
+        assert not any(name.startswith("g.") for name in plain)
+        assert any(name.startswith("d.q_heads.") for name in differ) and any(".trunk." in f".{n}" for n in differ)
+    else:  # G's step: every G weight feels Q's reading of the transformed images
+        assert {name for name in plain if name.startswith("g.")} <= differ
+        assert not any(name.startswith("d.") for name in plain)  # D stays frozen
+
+
+def test_the_augmented_term_stays_out_of_the_adversarial_only_d_step():
+    draws = torch.rand(16, DRAWS_PER_IMAGE, generator=torch.Generator().manual_seed(2))
+    plain = _gradients(_context("generator_q", 0.0), "d", draws)
+    augmented = _gradients(_context("generator_q", 1.0), "d", draws)
+    assert all(torch.equal(plain[name], augmented[name]) for name in plain)
+
+
+def test_a_step_with_the_augmented_term_needs_its_draws():
+    ctx = _context("both", 1.0)
+    with pytest.raises(ValueError, match="draws"):
+        train_step(ctx, torch.rand(16, 1, 28, 28), ctx.spec.sample(16))
+
+
+@pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
+def test_runs_with_the_augmented_term_are_reproducible_and_resume_exactly(train_slice, info_update):
+    config = tiny_config(**{"optim.steps": 6, "loss.lambda_augmented": 1.0, "loss.info_update": info_update})
+    straight = Trainer(config, train_slice)
+    straight.fit()
+    again = Trainer(config, train_slice)
+    again.fit()
+    first = Trainer(config.replace(**{"optim.steps": 3}), train_slice)
+    first.fit()
+    resumed = Trainer(config, train_slice)
+    resumed.restore(first.snapshot())
+    resumed.fit()
+    plain = Trainer(config.replace(**{"loss.lambda_augmented": 0.0}), train_slice)
+    plain.fit()
+    for other in (again, resumed):
+        for name, value in straight.generator.state_dict().items():
+            assert torch.equal(value, other.generator.state_dict()[name]), name
+    assert not torch.equal(straight.generator.body[0].weight, plain.generator.body[0].weight)
