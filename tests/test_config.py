@@ -24,6 +24,15 @@ def test_mnist_preset_equals_defaults():
     assert "fashion-mnist" in preset_names()
 
 
+def test_mnist_fast_is_the_paper_setting_plus_the_augmented_term_and_fewer_steps():
+    fast = resolve_config("mnist-fast")
+    assert fast.loss.lambda_augmented > 0 and fast.loss.augment_shear > 0 and fast.optim.steps < 5000
+    loss_keys = ("lambda_augmented", "augment_degrees", "augment_shear", "augment_scale", "augment_shift")
+    same = fast.replace(**{f"loss.{k}": getattr(Config().loss, k) for k in loss_keys}, **{"optim.steps": 5000})
+    assert same == Config()
+    assert Config().loss.lambda_augmented == 0  # off unless asked for
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -34,6 +43,11 @@ def test_mnist_preset_equals_defaults():
         ({"latent": {"categorical": [10, 1]}}, "each needs 2 or more"),
         ({"latent": {"noise_scale": 0}}, "latent.noise_scale must be a number above 0"),
         ({"latent": {"noise_scale": float("nan")}}, "latent.noise_scale must be a number above 0"),
+        ({"loss": {"lambda_augmented": -1}}, "loss.lambda_augmented must be 0 or more"),
+        ({"loss": {"augment_degrees": 200}}, "loss.augment_degrees must be between 0 and 180"),
+        ({"loss": {"augment_scale": 1.0}}, "loss.augment_scale must be at least 0 and below 1"),
+        ({"loss": {"augment_shear": -0.1}}, "loss.augment_shear must be 0 or more"),
+        ({"loss": {"augment_shift": -2}}, "loss.augment_shift must be 0 or more"),
         ({"latent": {"noise_dim": 0, "categorical": [], "continuous": 0}}, "latent is empty"),
         ({"loss": {"info_update": "sometimes"}}, "choose one of both, generator_q, joint"),
         ({"model": {"image_size": 64}}, "model.image_size"),

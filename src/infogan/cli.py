@@ -142,9 +142,10 @@ def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
         return resolve_config(args.preset or ("mnist" if args.config is None else None), args.config, overrides), None
     snapshot, _ = ckpt.load_latest_valid(args.out)
     config = snapshot.config
-    if args.preset or args.config:
-        config = resolve_config(args.preset, args.config, [])
+    if args.preset or args.config:  # the preset or file with this command's overrides must match the run
+        config = resolve_config(args.preset, args.config, overrides)
         check_resumable(snapshot.config, config)
+        return config, snapshot
     return config.replace(**dict(parse_override(text) for text in overrides)), snapshot
 
 
