@@ -182,7 +182,7 @@ def main() -> int:
     parser.add_argument("--preset", default="mnist")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per seed (0: PyTorch's default)")
@@ -196,6 +196,9 @@ def main() -> int:
         "--cuda-graphs", action=argparse.BooleanOptionalAction, default=None, help="as infogan train --cuda-graphs"
     )
     args = parser.parse_args()
+    config = resolve_config(args.preset, None, args.overrides)
+    if args.steps is None:
+        args.steps = config.optim.steps
 
     jobs = [
         {
@@ -220,7 +223,6 @@ def main() -> int:
             results = pool.map(run_seed, jobs)
     else:
         results = [run_seed(job) for job in jobs]
-    config = resolve_config(args.preset, None, args.overrides)
     code = infogan.LatentSpec.from_config(config.latent).categorical_names[0]
     report = {
         "command": "python " + " ".join(sys.argv),
