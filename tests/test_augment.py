@@ -129,20 +129,11 @@ def test_a_step_with_the_augmented_term_needs_its_draws():
 
 
 @pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
-def test_runs_with_the_augmented_term_are_reproducible_and_resume_exactly(train_slice, info_update):
-    config = tiny_config(**{"optim.steps": 6, "loss.lambda_augmented": 1.0, "loss.info_update": info_update})
-    straight = Trainer(config, train_slice)
-    straight.fit()
-    again = Trainer(config, train_slice)
-    again.fit()
-    first = Trainer(config.replace(**{"optim.steps": 3}), train_slice)
-    first.fit()
-    resumed = Trainer(config, train_slice)
-    resumed.restore(first.snapshot())
-    resumed.fit()
-    plain = Trainer(config.replace(**{"loss.lambda_augmented": 0.0}), train_slice)
-    plain.fit()
-    for other in (again, resumed):
-        for name, value in straight.generator.state_dict().items():
-            assert torch.equal(value, other.generator.state_dict()[name]), name
-    assert not torch.equal(straight.generator.body[0].weight, plain.generator.body[0].weight)
+def test_runs_with_the_augmented_term_are_reproducible_and_differ_from_plain_runs(train_slice, info_update):
+    config = tiny_config(**{"loss.lambda_augmented": 1.0, "loss.info_update": info_update})
+    runs = [Trainer(c, train_slice) for c in (config, config, config.replace(**{"loss.lambda_augmented": 0.0}))]
+    for run in runs:
+        run.fit()
+    first, again, plain = (run.generator.state_dict() for run in runs)
+    assert all(torch.equal(value, again[name]) for name, value in first.items())
+    assert not torch.equal(first["body.0.weight"], plain["body.0.weight"])

@@ -122,8 +122,13 @@ def test_batches_depend_only_on_seed_and_step(train_slice):
     assert seen != sorted(seen)  # in shuffled order
 
 
-def test_resume_equals_an_uninterrupted_run(train_slice):
-    config = tiny_config(**{"optim.steps": 6})
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"loss.lambda_augmented": 1.0}, {"loss.lambda_augmented": 1.0, "loss.info_update": "joint"}],
+    ids=["paper", "augmented", "augmented-joint"],
+)
+def test_resume_equals_an_uninterrupted_run(train_slice, overrides):
+    config = tiny_config(**{"optim.steps": 6, **overrides})
     straight = Trainer(config, train_slice)
     straight.fit()
     first = Trainer(config.replace(**{"optim.steps": 3}), train_slice)

@@ -109,11 +109,11 @@ class LossConfig:
     lambda_continuous: float = 1.0
     lambda_codes: tuple[float, ...] = ()
     info_update: str = "both"
-    lambda_augmented: float = 0.0
-    augment_degrees: float = 15.0
+    lambda_augmented: float = 0.0  # 0: the paper; the transforms below are the ones measured
+    augment_degrees: float = 20.0
     augment_shift: float = 2.0
-    augment_scale: float = 0.1
-    augment_shear: float = 0.0
+    augment_scale: float = 0.15
+    augment_shear: float = 0.3
 
     def __post_init__(self) -> None:
         _require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
