@@ -45,6 +45,8 @@ def test_the_augmented_term_is_off_by_default_with_the_measured_transforms():
         ({"loss": {"augment_scale": 1.0}}, "loss.augment_scale must be at least 0 and below 1"),
         ({"loss": {"augment_shear": -0.1}}, "loss.augment_shear must be 0 or more"),
         ({"loss": {"augment_shift": -2}}, "loss.augment_shift must be 0 or more"),
+        ({"loss": {"augment_shift": float("inf")}}, "loss.augment_shift must be 0 or more"),
+        ({"loss": {"lambda_augmented": float("nan")}}, "loss.lambda_augmented must be 0 or more"),
         ({"latent": {"noise_dim": 0, "categorical": [], "continuous": 0}}, "latent is empty"),
         ({"loss": {"info_update": "sometimes"}}, "choose one of both, generator_q, joint"),
         ({"model": {"image_size": 64}}, "model.image_size"),

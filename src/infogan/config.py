@@ -122,11 +122,11 @@ class LossConfig:
         _require(self.lambda_categorical >= 0, "loss.lambda_categorical", "must be 0 or more")
         _require(self.lambda_continuous >= 0, "loss.lambda_continuous", "must be 0 or more")
         _require(all(w >= 0 for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
-        _require(self.lambda_augmented >= 0, "loss.lambda_augmented", "must be 0 or more")
+        _require(0 <= self.lambda_augmented < math.inf, "loss.lambda_augmented", "must be 0 or more")
         _require(0 <= self.augment_degrees <= 180, "loss.augment_degrees", "must be between 0 and 180")
-        _require(self.augment_shift >= 0, "loss.augment_shift", "must be 0 or more (pixels)")
+        _require(0 <= self.augment_shift < math.inf, "loss.augment_shift", "must be 0 or more (pixels)")
         _require(0 <= self.augment_scale < 1, "loss.augment_scale", "must be at least 0 and below 1")
-        _require(self.augment_shear >= 0, "loss.augment_shear", "must be 0 or more")
+        _require(0 <= self.augment_shear < math.inf, "loss.augment_shear", "must be 0 or more")
 
     def code_weights(self, n_categorical: int, n_continuous: int) -> tuple[list[float], list[float]]:
         """lambda of each categorical and each continuous code: `lambda_codes` (one per code,

@@ -213,8 +213,7 @@ def _augmented_info(
             images, draws, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
         )
         _, q = ctx.discriminator(moved, with_q=True)
-    logits = [lg.float() for lg in q.categorical_logits]
-    return loss.lambda_augmented * categorical_info_losses(logits, latent.categorical).sum()
+    return loss.lambda_augmented * categorical_info_losses(_float(q).categorical_logits, latent.categorical).sum()
 
 
 def _float(q: QOutput) -> QOutput:
