@@ -2,7 +2,8 @@
 
 For each seed it trains the preset (default: the paper's `mnist`), evaluates accuracy / NMI / ARI
 of every categorical code on the 10,000 test images (Hungarian matching) every --eval-every
-steps, and records training wall time (evaluation excluded), images/s, time and images seen
+steps (and, at the last step, its confusion matrix: rows are the code's values, columns the
+digits), and records training wall time (evaluation excluded), images/s, time and images seen
 until 90% and 95% accuracy, and the machine. Results go to a JSON file and a table on stdout.
 
     python benchmarks/mnist.py --seeds 0 1 2 --out benchmarks/results/mnist-cpu.json
@@ -91,6 +92,8 @@ def run_seed(job: dict) -> dict:
         }
         for name, metrics in result["clustering"].items():
             entry[name] = {k: round(metrics[k], 4) for k in ("accuracy", "nmi", "ari")}
+            if t.step == config.optim.steps:  # rows: values of the code, columns: digits
+                entry[name]["confusion"] = metrics["confusion"]
         if job.get("recalibrate"):
             recalibrate_batchnorm(model, train_images[:10000])
             codes = model.encode(test_images)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from infogan.augment import DRAWS_PER_IMAGE, draw_transforms, random_affine
+from infogan.augment import DRAWS_PER_IMAGE, change_stroke_width, draw_transforms, random_affine, transform
 from infogan.latent import LatentSpec
 from infogan.models import build_networks
 from infogan.trainer import Trainer
@@ -69,6 +69,32 @@ def test_draws_come_from_the_given_generator():
     a = draw_transforms(5, torch.Generator().manual_seed(1), "cpu")
     b = draw_transforms(5, torch.Generator().manual_seed(1), "cpu")
     assert a.shape == (5, DRAWS_PER_IMAGE) and torch.equal(a, b) and a.min() >= 0 and a.max() < 1
+
+
+def test_stroke_width_thickens_and_thins_a_bar_by_up_to_a_pixel_a_side():
+    bar = _bar() * 2 - 1  # white bar on black, in [-1, 1] as G draws
+    ink = [((change_stroke_width(bar, torch.tensor([a])) + 1) / 2).sum().item() for a in (-1.0, -0.5, 0.0, 0.5, 1.0)]
+    assert ink[2] == pytest.approx(24)  # 12 x 2 pixels
+    assert ink[4] == pytest.approx(14 * 4)  # one pixel more on every side
+    assert ink[0] == pytest.approx(0)  # a 2-pixel-wide bar loses both columns
+    assert ink == sorted(ink) and ink[3] == pytest.approx((ink[2] + ink[4]) / 2)
+
+
+def test_stroke_draws_come_after_the_affine_ones_and_are_used_only_when_asked():
+    plain = draw_transforms(4, torch.Generator().manual_seed(3), "cpu")
+    with_stroke = draw_transforms(4, torch.Generator().manual_seed(3), "cpu", stroke=True)
+    assert with_stroke.shape == (4, DRAWS_PER_IMAGE + 1) and torch.equal(with_stroke[:, :DRAWS_PER_IMAGE], plain)
+    loss = tiny_config(**{"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5}).loss
+    images = torch.rand(4, 1, 28, 28) * 2 - 1
+    affine_only = random_affine(
+        images, plain, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+    )
+    torch.testing.assert_close(transform(images, plain, loss), affine_only)
+    stroked = change_stroke_width(images, (with_stroke[:, -1] * 2 - 1) * 0.5)
+    expected = random_affine(
+        stroked, plain, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+    )
+    torch.testing.assert_close(transform(images, with_stroke, loss), expected)
 
 
 def _context(info_update: str, lambda_augmented: float):

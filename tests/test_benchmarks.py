@@ -33,3 +33,27 @@ def test_medians_pick_the_middle_round_of_each_variant():
     ]
     medians = {row["variant"]: row["images_per_s"] for row in throughput._medians(rows)}
     assert medians == {"a": 20.0, "b": 6.0}
+
+
+def test_mnist_benchmark_records_a_curve_and_the_final_confusion_matrix(data_dir):
+    import mnist
+
+    job = {
+        "preset": "mnist",
+        "overrides": ["optim.batch_size=16"],
+        "seed": 0,
+        "steps": 2,
+        "eval_every": 1,
+        "threads": 0,
+        "device": "cpu",
+        "data_dir": str(data_dir),
+    }
+    result = mnist.run_seed(job)
+    assert [entry["step"] for entry in result["curve"]] == [1, 2]
+    assert "confusion" not in result["curve"][0]["c1"]
+    confusion = result["final"]["c1"]["confusion"]
+    assert len(confusion) == 10 and all(len(row) == 10 for row in confusion)
+    assert sum(map(sum, confusion)) == 10000  # every test image counted once
+    best = sum(max(row) for row in confusion) / 10000
+    assert result["final"]["c1"]["accuracy"] <= best + 1e-9  # one digit per value cannot beat each row's best
+    assert set(result["time_to"]) == {"0.90", "0.95"}

@@ -124,8 +124,13 @@ def test_batches_depend_only_on_seed_and_step(train_slice):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"loss.lambda_augmented": 1.0}, {"loss.lambda_augmented": 1.0, "loss.info_update": "joint"}],
-    ids=["paper", "augmented", "augmented-joint"],
+    [
+        {},
+        {"loss.lambda_augmented": 1.0},
+        {"loss.lambda_augmented": 1.0, "loss.info_update": "joint"},
+        {"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5},
+    ],
+    ids=["paper", "augmented", "augmented-joint", "augmented-stroke"],
 )
 def test_resume_equals_an_uninterrupted_run(train_slice, overrides):
     config = tiny_config(**{"optim.steps": 6, **overrides})

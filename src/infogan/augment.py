@@ -17,12 +17,40 @@ import math
 import torch
 import torch.nn.functional as F
 
-DRAWS_PER_IMAGE = 6  # angle, shear, scale x, scale y, shift x, shift y
+DRAWS_PER_IMAGE = 6  # angle, shear, scale x, scale y, shift x, shift y (+ stroke width, when used)
 
 
-def draw_transforms(batch_size: int, generator: torch.Generator, device: str | torch.device) -> torch.Tensor:
-    """Uniform [0, 1) draws for `random_affine`, one row of DRAWS_PER_IMAGE per image."""
-    return torch.rand(batch_size, DRAWS_PER_IMAGE, generator=generator, device=device)
+def draw_transforms(
+    batch_size: int, generator: torch.Generator, device: str | torch.device, stroke: bool = False
+) -> torch.Tensor:
+    """Uniform [0, 1) draws for `random_affine`, one row of DRAWS_PER_IMAGE per image, then, with
+    `stroke`, one more column for `change_stroke_width` (drawn after the others, so the first
+    DRAWS_PER_IMAGE columns are the same either way)."""
+    draws = torch.rand(batch_size, DRAWS_PER_IMAGE, generator=generator, device=device)
+    if stroke:
+        draws = torch.cat([draws, torch.rand(batch_size, 1, generator=generator, device=device)], dim=1)
+    return draws
+
+
+def transform(images: torch.Tensor, draws: torch.Tensor, loss) -> torch.Tensor:
+    """The term's transform of `images` with the ranges of `loss` (a `LossConfig`): the stroke
+    width first when `draws` has its column, then `random_affine`."""
+    if draws.shape[1] > DRAWS_PER_IMAGE:
+        images = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * loss.augment_stroke)
+        draws = draws[:, :DRAWS_PER_IMAGE]
+    return random_affine(
+        images, draws, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+    )
+
+
+def change_stroke_width(images: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """Thicken (amount > 0) or thin (amount < 0) bright strokes on a dark background, per image:
+    each image moves `|amount|` (at most 1) of the way to its 3x3 grey-scale dilation (max over
+    the neighbourhood: one pixel more on every side) or erosion (min: one pixel less)."""
+    amount = amount.to(images.dtype).view(-1, 1, 1, 1)
+    dilated = F.max_pool2d(images, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(-images, 3, stride=1, padding=1)
+    return images + amount.clamp(min=0) * (dilated - images) + (-amount).clamp(min=0) * (eroded - images)
 
 
 def random_affine(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .augment import random_affine
+from .augment import transform
 from .config import Config
 from .latent import Latent, LatentSpec
 from .losses import (
@@ -209,10 +209,7 @@ def _augmented_info(
     if loss.lambda_augmented == 0 or not ctx.spec.categorical:
         return 0.0
     with ctx.autocast():
-        moved = random_affine(
-            images, draws, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
-        )
-        _, q = ctx.discriminator(moved, with_q=True)
+        _, q = ctx.discriminator(transform(images, draws, loss), with_q=True)
     return loss.lambda_augmented * categorical_info_losses(_float(q).categorical_logits, latent.categorical).sum()
 
 
