@@ -84,17 +84,21 @@ def test_stroke_draws_come_after_the_affine_ones_and_are_used_only_when_asked():
     plain = draw_transforms(4, torch.Generator().manual_seed(3), "cpu")
     with_stroke = draw_transforms(4, torch.Generator().manual_seed(3), "cpu", stroke=True)
     assert with_stroke.shape == (4, DRAWS_PER_IMAGE + 1) and torch.equal(with_stroke[:, :DRAWS_PER_IMAGE], plain)
-    loss = tiny_config(**{"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5}).loss
-    images = torch.rand(4, 1, 28, 28) * 2 - 1
-    affine_only = random_affine(
-        images, plain, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+    images = torch.rand(4, 1, 28, 28)
+    affine_loss = tiny_config(**{"loss.lambda_augmented": 1.0}).loss
+    stroke_loss = tiny_config(**{"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5}).loss
+    ranges = (
+        affine_loss.augment_degrees,
+        affine_loss.augment_shift,
+        affine_loss.augment_scale,
+        affine_loss.augment_shear,
     )
-    torch.testing.assert_close(transform(images, plain, loss), affine_only)
+    torch.testing.assert_close(transform(images, plain, affine_loss), random_affine(images, plain, *ranges))
     stroked = change_stroke_width(images, (with_stroke[:, -1] * 2 - 1) * 0.5)
-    expected = random_affine(
-        stroked, plain, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
-    )
-    torch.testing.assert_close(transform(images, with_stroke, loss), expected)
+    torch.testing.assert_close(transform(images, with_stroke, stroke_loss), random_affine(stroked, plain, *ranges))
+    for draws, loss in ((plain, stroke_loss), (with_stroke, affine_loss)):  # a column short or one too many
+        with pytest.raises(ValueError, match="draw_transforms"):
+            transform(images, draws, loss)
 
 
 def _context(info_update: str, lambda_augmented: float):

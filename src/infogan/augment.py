@@ -1,10 +1,11 @@
-"""Random small affine transforms of image batches, for the augmented categorical info term.
+"""Random small transforms of image batches (affine, stroke width), for the augmented categorical info term.
 
 With `loss.lambda_augmented` above 0, Q must also read each categorical code from a randomly
-rotated, sheared, scaled and shifted copy of the generated image (`training`). A code that
-stands for the digit survives such a transform; a code that splits one digit (or a pair of
-digits) by slant, size or position does not, so the term steers categorical codes towards
-what the transforms leave alone.
+rotated, sheared, scaled and shifted (and, with `loss.augment_stroke`, thickened or thinned)
+copy of the generated image (`training`). A code that stands for the digit survives such a
+transform; a code that splits one digit (or a pair of digits) by slant, size, position or
+stroke width does not, so the term steers categorical codes towards what the transforms
+leave alone.
 
 The transforms are a pure function of uniform draws made by the caller (`draw_transforms`),
 so a run stays reproducible from its seed and a step stays recordable in a CUDA graph.
@@ -16,6 +17,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from .config import LossConfig
 
 DRAWS_PER_IMAGE = 6  # angle, shear, scale x, scale y, shift x, shift y (+ stroke width, when used)
 
@@ -32,14 +35,20 @@ def draw_transforms(
     return draws
 
 
-def transform(images: torch.Tensor, draws: torch.Tensor, loss) -> torch.Tensor:
-    """The term's transform of `images` with the ranges of `loss` (a `LossConfig`): the stroke
-    width first when `draws` has its column, then `random_affine`."""
-    if draws.shape[1] > DRAWS_PER_IMAGE:
+def transform(images: torch.Tensor, draws: torch.Tensor, loss: LossConfig) -> torch.Tensor:
+    """The term's transform of `images` with the ranges in `loss`: the stroke width first when
+    `loss.augment_stroke` is above 0 (then `draws` has its column), then `random_affine`."""
+    stroke = loss.augment_stroke > 0
+    expected = (images.shape[0], DRAWS_PER_IMAGE + stroke)
+    if draws.shape != expected:
+        raise ValueError(
+            f"draws has shape {tuple(draws.shape)}; expected {expected} (draw_transforms(stroke={stroke}))"
+        )
+    if stroke:
         images = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * loss.augment_stroke)
-        draws = draws[:, :DRAWS_PER_IMAGE]
+    affine = draws[:, :DRAWS_PER_IMAGE]
     return random_affine(
-        images, draws, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+        images, affine, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
     )
 
 
