@@ -1,6 +1,8 @@
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +132,19 @@ def test_lambda_codes_give_one_weight_per_code_in_order():
         resolve_config("mnist", overrides=["loss.lambda_codes=[1, 2]"])
     with pytest.raises(InfoGANError, match="loss.lambda_codes must be a list of numbers"):
         resolve_config("mnist", overrides=["loss.lambda_codes=abc"])
+
+
+def test_the_readme_lists_every_key_with_the_mnist_presets_values():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("The `mnist` preset, with every key:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    listed = yaml.safe_load(block)
+    assert config_from_dict(listed) == resolve_config("mnist")
+
+    def keys(data: dict, prefix: str = "") -> set[str]:
+        return {
+            k
+            for key, value in data.items()
+            for k in (keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"})
+        }
+
+    assert keys(listed) == keys(Config().to_dict())
