@@ -1,12 +1,22 @@
+import math
+
 import pytest
 import torch
 
 from conftest import tiny_config
 from infogan.augment import DRAWS_PER_IMAGE, change_stroke_width, draw_transforms, random_affine, transform
+from infogan.config import Config
 from infogan.latent import LatentSpec
 from infogan.models import build_networks
 from infogan.trainer import Trainer
-from infogan.training import StepContext, build_optimizers, discriminator_phase, generator_phase, train_step
+from infogan.training import (
+    StepContext,
+    build_optimizers,
+    discriminator_phase,
+    generator_phase,
+    stat_names,
+    train_step,
+)
 
 
 def _bar() -> torch.Tensor:
@@ -167,3 +177,23 @@ def test_runs_with_the_augmented_term_are_reproducible_and_differ_from_plain_run
     first, again, plain = (run.generator.state_dict() for run in runs)
     assert all(torch.equal(value, again[name]) for name, value in first.items())
     assert not torch.equal(first["body.0.weight"], plain["body.0.weight"])
+
+
+@pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
+def test_steps_with_the_term_report_the_bound_from_transformed_images(info_update):
+    ctx = _context(info_update, 1.0)
+    names = stat_names(ctx.spec, ctx.config.loss)
+    assert names[-1] == "mi_augmented_c1" and "mi_augmented_c1" not in stat_names(ctx.spec, Config().loss)
+    stats = train_step(ctx, torch.rand(16, 1, 28, 28), ctx.spec.sample(16), torch.rand(16, DRAWS_PER_IMAGE))
+    assert stats.shape == (len(names),) and torch.isfinite(stats).all()
+    assert stats[-1] <= math.log(10) + 1e-6  # a bound on I(c1; x) cannot pass H(c1)
+
+
+def test_with_identity_transforms_the_augmented_bound_is_the_plain_one():
+    # under "joint" both are measured in the same info update, on the same images and weights
+    ctx = _context("joint", 1.0)
+    identity = {"augment_degrees": 0.0, "augment_shear": 0.0, "augment_scale": 0.0, "augment_shift": 0.0}
+    ctx.config = ctx.config.replace(**{f"loss.{k}": v for k, v in identity.items()})
+    names = stat_names(ctx.spec, ctx.config.loss)
+    stats = train_step(ctx, torch.rand(16, 1, 28, 28), ctx.spec.sample(16), torch.rand(16, DRAWS_PER_IMAGE))
+    torch.testing.assert_close(stats[names.index("mi_augmented_c1")], stats[names.index("mi_c1")], atol=1e-5, rtol=0)

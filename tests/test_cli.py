@@ -215,6 +215,9 @@ def test_train_with_the_augmented_term_from_the_cli_and_resume_it(tmp_path, data
     assert main([*args, "--max-steps", "4", "--resume"]) == 0  # the preset with the same --set matches
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4] and all(np.isfinite(line["d_loss"]) for line in lines)
+    assert all(np.isfinite(line["mi_augmented_c1"]) for line in lines)  # the term's own bound is logged
+    assert main(["curves", str(out), "--out", str(tmp_path / "curves.png")]) == 0  # and drawn
+    assert Image.open(tmp_path / "curves.png").size == (1500, 400)
 
 
 def test_train_in_bf16_from_the_cli(tmp_path, data_dir):

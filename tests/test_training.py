@@ -94,7 +94,7 @@ def test_train_step_returns_finite_named_stats(info_update, adversarial, continu
     ctx, real = _context(info_update)
     ctx.config = ctx.config.replace(**{"loss.adversarial": adversarial, "loss.continuous_info": continuous})
     stats = train_step(ctx, real, ctx.spec.sample(16))
-    assert stats.shape == (len(stat_names(ctx.spec)),) and torch.isfinite(stats).all()
+    assert stats.shape == (len(stat_names(ctx.spec, ctx.config.loss)),) and torch.isfinite(stats).all()
     assert not stats.requires_grad
 
 
@@ -105,7 +105,7 @@ def test_info_bound_rises_on_real_mnist(train_slice):
     trainer.step = 1
     trainer.fit()
     last = train_step(trainer._context, trainer.batches.batch(40), trainer.spec.sample(32))
-    mi = stat_names(trainer.spec).index("mi_c1")
+    mi = stat_names(trainer.spec, trainer.config.loss).index("mi_c1")
     assert first[mi] < 1.0 < last[mi]
 
 
@@ -169,7 +169,7 @@ def test_bf16_training_raises_the_information_bound(train_slice):
     trainer = Trainer(config, train_slice, precision="bf16")
     trainer.fit()
     last = train_step(trainer._context, trainer.batches.batch(40), trainer.spec.sample(32))
-    assert last[stat_names(trainer.spec).index("mi_c1")] > 1.0
+    assert last[stat_names(trainer.spec, trainer.config.loss).index("mi_c1")] > 1.0
 
 
 def test_unknown_precision_is_refused(train_slice):

@@ -42,6 +42,9 @@ def plot_curves(records: list[dict], config: Config, out: str | Path) -> None:
     figure, (info_axes, cont_axes, game_axes) = plt.subplots(1, 3, figsize=(15, 4))
     for name, entropy in zip(spec.categorical_names, spec.categorical_entropy()):
         line = info_axes.plot(steps, [r.get(f"mi_{name}") for r in records], label=f"{name}: H(c) - CE")[0]
+        augmented = [r.get(f"mi_augmented_{name}") for r in records]
+        if any(value is not None for value in augmented):  # the augmented term was on
+            info_axes.plot(steps, augmented, color=line.get_color(), linestyle=":", label=f"{name}, transformed images")
         ceiling = f"H({name}) = {entropy:.3f}"
         info_axes.axhline(entropy, color=line.get_color(), linestyle="--", linewidth=1, label=ceiling)
     info_axes.set(title="information bound, categorical codes", xlabel="step", ylabel="nats")

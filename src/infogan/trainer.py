@@ -233,7 +233,7 @@ class Trainer:
     def train_on(self, real: torch.Tensor, latent: Latent) -> torch.Tensor:
         """One D and G update on a batch of real images and a batch of latents, on the device.
 
-        Returns the statistics named by `training.stat_names` as one tensor on the device (read
+        Returns the statistics named by `training.stat_names(spec, config.loss)` as one tensor on the device (read
         it when you need it: reading waits for the GPU). Does not advance `step`; `fit` does.
         With `loss.lambda_augmented` above 0 the step's image transforms are drawn here, from
         the run's latent generator.
@@ -284,7 +284,7 @@ class Trainer:
 
     def _loop(self, callbacks: Sequence[Callback], bar) -> bool:
         total = self.config.optim.steps
-        window = StatsWindow(stat_names(self.spec), self.device)
+        window = StatsWindow(stat_names(self.spec, self.config.loss), self.device)
         while self.step < total:
             latent = self.spec.sample(self.config.optim.batch_size, self.latent_rng, self.device)
             window.add(self.train_on(self.batches.batch(self.step), latent))

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .augment import transform
-from .config import Config
+from .config import Config, LossConfig
 from .latent import Latent, LatentSpec
 from .losses import (
     categorical_info_losses,
@@ -112,11 +112,15 @@ class StepContext:
         )
 
 
-def stat_names(spec: LatentSpec) -> list[str]:
-    """Names of the values `train_step` returns, in order."""
+def stat_names(spec: LatentSpec, loss: LossConfig) -> list[str]:
+    """Names of the values `train_step` returns, in order. With the augmented term on (in
+    `loss`), the last ones are each categorical code's MI bound as Q reads it from the
+    transformed images (`mi_augmented_<code>`), from G's update (the info update under "joint")."""
     names = ["d_loss", "g_loss", "d_real", "d_fake"]
     names += [f"mi_{n}" for n in spec.categorical_names]
     names += [f"info_loss_{n}" for n in spec.continuous_names]
+    if _augmented_on(loss, spec):
+        names += [f"mi_augmented_{n}" for n in spec.categorical_names]
     return names
 
 
@@ -132,12 +136,15 @@ def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent, draws: torc
     with ctx.autocast():
         fake = ctx.generator(ctx.spec.to_input(latent))
     d_loss, real_logits, fake_logits, info = discriminator_phase(ctx, real, fake, latent, draws)
-    g_loss = generator_phase(ctx, fake, latent, draws)
+    g_loss, augmented = generator_phase(ctx, fake, latent, draws)
     if ctx.optimizers.info is not None:
-        info = info_phase(ctx, latent, draws)
+        info, augmented = info_phase(ctx, latent, draws)
     probabilities = _real_fake_scores(real_logits, fake_logits, ctx.config.loss.adversarial)
-    mi = categorical_mi_bounds(ctx.spec, info.categorical)
-    return torch.cat([torch.stack([d_loss, g_loss, *probabilities]), mi, info.continuous]).detach()
+    stats = [torch.stack([d_loss, g_loss, *probabilities]), categorical_mi_bounds(ctx.spec, info.categorical)]
+    stats.append(info.continuous)
+    if augmented is not None:
+        stats.append(categorical_mi_bounds(ctx.spec, augmented))
+    return torch.cat(stats).detach()
 
 
 def discriminator_phase(
@@ -155,16 +162,15 @@ def discriminator_phase(
     info = _info(ctx, q, latent)
     loss = adversarial
     if loss_cfg.info_update == "both":
-        loss = loss + info.total + _augmented_info(ctx, fake.detach(), latent, draws)
+        loss = loss + info.total + _weighted(ctx, _augmented_ce(ctx, fake.detach(), latent, draws))
     loss.backward()
     d_opt.step()
     return adversarial.detach(), real_logits.detach(), fake_logits.detach(), _detached(info)
 
 
-def generator_phase(
-    ctx: StepContext, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None
-) -> torch.Tensor:
-    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint")."""
+def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None):
+    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint"). Returns the
+    adversarial loss and the augmented term's cross-entropies (None when it does not run here)."""
     g_opt = ctx.optimizers.g
     set_trainable(ctx.discriminator, _params(g_opt))  # D's own weights stay frozen here
     g_opt.zero_grad(set_to_none=True)
@@ -172,16 +178,18 @@ def generator_phase(
         fake_logits, q = ctx.discriminator(fake, with_q=True)
     fake_logits, q = fake_logits.float(), _float(q)
     adversarial = generator_loss(fake_logits, ctx.config.loss.adversarial)
-    loss = adversarial
+    loss, augmented = adversarial, None
     if ctx.config.loss.info_update != "joint":
-        loss = loss + _info(ctx, q, latent).total + _augmented_info(ctx, fake, latent, draws)
+        augmented = _augmented_ce(ctx, fake, latent, draws)
+        loss = loss + _info(ctx, q, latent).total + _weighted(ctx, augmented)
     loss.backward()
     g_opt.step()
-    return adversarial.detach()
+    return adversarial.detach(), _detach_optional(augmented)
 
 
 def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = None):
-    """The "joint" convention's third optimiser steps on lambda * L_I over all of G and D."""
+    """The "joint" convention's third optimiser steps on lambda * L_I over all of G and D.
+    Returns the info terms and the augmented term's cross-entropies (None when it is off)."""
     info_opt = ctx.optimizers.info
     set_trainable(ctx.discriminator, ctx.discriminator.parameters())
     info_opt.zero_grad(set_to_none=True)
@@ -189,9 +197,10 @@ def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = No
         fake = ctx.generator(ctx.spec.to_input(latent))
         _, q = ctx.discriminator(fake, with_q=True)
     info = _info(ctx, _float(q), latent)
-    (info.total + _augmented_info(ctx, fake, latent, draws)).backward()
+    augmented = _augmented_ce(ctx, fake, latent, draws)
+    (info.total + _weighted(ctx, augmented)).backward()
     info_opt.step()
-    return _detached(info)
+    return _detached(info), _detach_optional(augmented)
 
 
 def _info(ctx: StepContext, q, latent: Latent):
@@ -200,17 +209,29 @@ def _info(ctx: StepContext, q, latent: Latent):
     return info_terms(q, latent, loss.continuous_info, cat_weights, cont_weights)
 
 
-def _augmented_info(
+def _augmented_on(loss: LossConfig, spec: LatentSpec) -> bool:
+    return loss.lambda_augmented > 0 and bool(spec.categorical)
+
+
+def _augmented_ce(
     ctx: StepContext, images: torch.Tensor, latent: Latent, draws: torch.Tensor | None
-) -> torch.Tensor | float:
-    """lambda_augmented * the categorical codes' cross-entropy, Q reading transformed `images`
-    (0 when the term is off)."""
-    loss = ctx.config.loss
-    if loss.lambda_augmented == 0 or not ctx.spec.categorical:
-        return 0.0
+) -> torch.Tensor | None:
+    """Each categorical code's cross-entropy when Q reads transformed `images` (None when the
+    augmented term is off)."""
+    if not _augmented_on(ctx.config.loss, ctx.spec):
+        return None
     with ctx.autocast():
-        _, q = ctx.discriminator(transform(images, draws, loss), with_q=True)
-    return loss.lambda_augmented * categorical_info_losses(_float(q).categorical_logits, latent.categorical).sum()
+        _, q = ctx.discriminator(transform(images, draws, ctx.config.loss), with_q=True)
+    return categorical_info_losses(_float(q).categorical_logits, latent.categorical)
+
+
+def _weighted(ctx: StepContext, augmented: torch.Tensor | None) -> torch.Tensor | float:
+    """The augmented term as it enters a loss: lambda_augmented * the summed cross-entropies."""
+    return 0.0 if augmented is None else ctx.config.loss.lambda_augmented * augmented.sum()
+
+
+def _detach_optional(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach()
 
 
 def _float(q: QOutput) -> QOutput:
