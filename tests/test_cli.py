@@ -209,9 +209,10 @@ def test_presets_are_listed(capsys):
 def test_train_with_the_augmented_term_from_the_cli_and_resume_it(tmp_path, data_dir):
     out = tmp_path / "augmented"
     args = ["train", "--out", str(out), "--preset", "mnist", "--data-dir", str(data_dir), *TINY]
-    args += ["--set", "loss.lambda_augmented=2"]
+    args += ["--set", "loss.lambda_augmented=2", "--set", "loss.augment_stroke=0.5"]
     assert main([*args, "--max-steps", "2"]) == 0
-    assert infogan.load(out).config.loss.lambda_augmented == 2.0
+    loss = infogan.load(out).config.loss
+    assert loss.lambda_augmented == 2.0 and loss.augment_stroke == 0.5
     assert main([*args, "--max-steps", "4", "--resume"]) == 0  # the preset with the same --set matches
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4] and all(np.isfinite(line["d_loss"]) for line in lines)
