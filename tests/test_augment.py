@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from infogan.augment import DRAWS_PER_IMAGE, change_stroke_width, draw_transforms, random_affine, transform
+from infogan.augment import (
+    DRAWS_PER_IMAGE,
+    ELASTIC_DRAWS,
+    change_stroke_width,
+    draw_transforms,
+    elastic_offsets,
+    random_affine,
+    transform,
+)
 from infogan.config import Config
 from infogan.latent import LatentSpec
 from infogan.models import build_networks
@@ -109,6 +117,39 @@ def test_stroke_draws_come_after_the_affine_ones_and_are_used_only_when_asked():
     for draws, loss in ((plain, stroke_loss), (with_stroke, affine_loss)):  # a column short or one too many
         with pytest.raises(ValueError, match="draw_transforms"):
             transform(images, draws, loss)
+
+
+def test_an_elastic_warp_is_smooth_bounded_and_nothing_at_its_middle_draws():
+    still = elastic_offsets(torch.full((2, ELASTIC_DRAWS), 0.5), (28, 28), 3.0)
+    assert still.shape == (2, 28, 28, 2) and still.abs().max() < 1e-6
+    offsets = elastic_offsets(torch.rand(2, ELASTIC_DRAWS, generator=torch.Generator().manual_seed(4)), (28, 28), 3.0)
+    pixels = offsets * 14  # grid units to pixels (a 28-pixel side spans 2)
+    assert pixels.abs().max() <= 3.0 * 1.3  # bicubic may overshoot its control points a little
+    assert pixels.abs().max() > 0.5
+    assert (pixels[:, 1:] - pixels[:, :-1]).abs().max() < 1.0  # neighbours move alike: a warp, not noise
+    bar = _bar()
+    warped = random_affine(bar, _draws(), 0.0, 0.0, 0.0, 0.0, offsets[:1])
+    assert not torch.allclose(warped, bar)
+
+    def centre(image):  # the ink's centre of mass (row, column)
+        rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+        return torch.stack([(image * rows).sum(), (image * cols).sum()]) / image.sum()
+
+    assert (centre(warped[0, 0]) - centre(bar[0, 0])).abs().max() < 3.0  # bent in place, not moved away
+
+
+def test_elastic_draws_come_last_and_the_config_decides_the_columns():
+    loss = tiny_config(**{"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5, "loss.augment_elastic": 2.0}).loss
+    draws = draw_transforms(3, torch.Generator().manual_seed(5), "cpu", stroke=True, elastic=True)
+    assert draws.shape == (3, DRAWS_PER_IMAGE + 1 + ELASTIC_DRAWS)
+    images = torch.rand(3, 1, 28, 28)
+    stroked = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * 0.5)
+    ranges = (loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear)
+    offsets = elastic_offsets(draws[:, -ELASTIC_DRAWS:], (28, 28), 2.0)
+    expected = random_affine(stroked, draws[:, :DRAWS_PER_IMAGE], *ranges, offsets)
+    torch.testing.assert_close(transform(images, draws, loss), expected)
+    with pytest.raises(ValueError, match="draw_transforms"):
+        transform(images, draws[:, : DRAWS_PER_IMAGE + 1], loss)
 
 
 def _context(info_update: str, lambda_augmented: float):

@@ -47,6 +47,7 @@ def test_the_augmented_term_is_off_by_default_with_the_measured_transforms():
         ({"loss": {"augment_scale": 1.0}}, "loss.augment_scale must be at least 0 and below 1"),
         ({"loss": {"augment_shear": -0.1}}, "loss.augment_shear must be 0 or more"),
         ({"loss": {"augment_stroke": 1.5}}, "loss.augment_stroke must be between 0 and 1"),
+        ({"loss": {"augment_elastic": -1}}, "loss.augment_elastic must be 0 or more"),
         ({"loss": {"augment_shift": -2}}, "loss.augment_shift must be 0 or more"),
         ({"loss": {"augment_shift": float("inf")}}, "loss.augment_shift must be 0 or more"),
         ({"loss": {"lambda_augmented": float("nan")}}, "loss.lambda_augmented must be 0 or more"),

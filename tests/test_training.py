@@ -128,9 +128,9 @@ def test_batches_depend_only_on_seed_and_step(train_slice):
         {},
         {"loss.lambda_augmented": 1.0},
         {"loss.lambda_augmented": 1.0, "loss.info_update": "joint"},
-        {"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5},
+        {"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5, "loss.augment_elastic": 2.0},
     ],
-    ids=["paper", "augmented", "augmented-joint", "augmented-stroke"],
+    ids=["paper", "augmented", "augmented-joint", "augmented-stroke-elastic"],
 )
 def test_resume_equals_an_uninterrupted_run(train_slice, overrides):
     config = tiny_config(**{"optim.steps": 6, **overrides})

@@ -21,25 +21,28 @@ import torch.nn.functional as F
 from .config import LossConfig
 
 DRAWS_PER_IMAGE = 6  # angle, shear, scale x, scale y, shift x, shift y (+ stroke width, when used)
+ELASTIC_POINTS = 4  # an elastic warp moves a 4 x 4 grid of control points
+ELASTIC_DRAWS = 2 * ELASTIC_POINTS**2
 
 
 def draw_transforms(
-    batch_size: int, generator: torch.Generator, device: str | torch.device, stroke: bool = False
+    batch_size: int, generator: torch.Generator, device: str | torch.device, stroke: bool = False, elastic: bool = False
 ) -> torch.Tensor:
     """Uniform [0, 1) draws for `random_affine`, one row of DRAWS_PER_IMAGE per image, then, with
     `stroke`, one more column for `change_stroke_width` (drawn after the others, so the first
     DRAWS_PER_IMAGE columns are the same either way)."""
     draws = torch.rand(batch_size, DRAWS_PER_IMAGE, generator=generator, device=device)
-    if stroke:
-        draws = torch.cat([draws, torch.rand(batch_size, 1, generator=generator, device=device)], dim=1)
+    extra = int(stroke) + ELASTIC_DRAWS * int(elastic)
+    if extra:
+        draws = torch.cat([draws, torch.rand(batch_size, extra, generator=generator, device=device)], dim=1)
     return draws
 
 
 def transform(images: torch.Tensor, draws: torch.Tensor, loss: LossConfig) -> torch.Tensor:
     """The term's transform of `images` with the ranges in `loss`: the stroke width first when
     `loss.augment_stroke` is above 0 (then `draws` has its column), then `random_affine`."""
-    stroke = loss.augment_stroke > 0
-    expected = (images.shape[0], DRAWS_PER_IMAGE + stroke)
+    stroke, elastic = loss.augment_stroke > 0, loss.augment_elastic > 0
+    expected = (images.shape[0], DRAWS_PER_IMAGE + stroke + ELASTIC_DRAWS * elastic)
     if draws.shape != expected:
         raise ValueError(
             f"draws has shape {tuple(draws.shape)}; expected {expected} (draw_transforms(stroke={stroke}))"
@@ -47,9 +50,24 @@ def transform(images: torch.Tensor, draws: torch.Tensor, loss: LossConfig) -> to
     if stroke:
         images = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * loss.augment_stroke)
     affine = draws[:, :DRAWS_PER_IMAGE]
+    offsets = None
+    if elastic:
+        offsets = elastic_offsets(draws[:, -ELASTIC_DRAWS:], images.shape[-2:], loss.augment_elastic)
     return random_affine(
-        images, affine, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear
+        images, affine, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear, offsets
     )
+
+
+def elastic_offsets(draws: torch.Tensor, size, pixels: float) -> torch.Tensor:
+    """A smooth random warp: each of ELASTIC_POINTS x ELASTIC_POINTS control points moves by up
+    to +-pixels in x and y (per `draws`, (B, ELASTIC_DRAWS) in [0, 1)), and every pixel by the
+    bicubic interpolation of those moves. Returned as offsets to a sampling grid in [-1, 1]
+    coordinates, shape (B, H, W, 2)."""
+    height, width = size
+    moves = (draws.to(torch.float32) * 2 - 1).view(-1, 2, ELASTIC_POINTS, ELASTIC_POINTS) * pixels
+    scale = torch.tensor([2 / width, 2 / height], device=draws.device).view(1, 2, 1, 1)
+    field = F.interpolate(moves * scale, size=(height, width), mode="bicubic", align_corners=True)
+    return field.permute(0, 2, 3, 1)
 
 
 def change_stroke_width(images: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
@@ -63,7 +81,13 @@ def change_stroke_width(images: torch.Tensor, amount: torch.Tensor) -> torch.Ten
 
 
 def random_affine(
-    images: torch.Tensor, draws: torch.Tensor, degrees: float, shift: float, scale: float, shear: float = 0.0
+    images: torch.Tensor,
+    draws: torch.Tensor,
+    degrees: float,
+    shift: float,
+    scale: float,
+    shear: float = 0.0,
+    offsets: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rotate each image by up to +-degrees, shear it by up to +-shear (horizontal shift per unit of
     height), scale its width and height by 1 +- scale each and shift it by up to +-shift pixels,
@@ -87,4 +111,6 @@ def random_affine(
     shift_y = signed[:, 5] * (2 * shift / height)
     theta = torch.stack([torch.stack([a, b, shift_x], dim=1), torch.stack([c, d, shift_y], dim=1)], dim=1)
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    if offsets is not None:  # a warp (elastic_offsets) on top: where each output pixel reads moves
+        grid = grid + offsets.to(grid.dtype)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

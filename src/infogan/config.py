@@ -115,6 +115,7 @@ class LossConfig:
     augment_scale: float = 0.15
     augment_shear: float = 0.3
     augment_stroke: float = 0.0  # 0: off; up to 1: how far strokes thicken or thin (1 = one pixel)
+    augment_elastic: float = 0.0  # 0: off; else a smooth warp moving control points up to this many pixels
 
     def __post_init__(self) -> None:
         _require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
@@ -129,6 +130,7 @@ class LossConfig:
         _require(0 <= self.augment_scale < 1, "loss.augment_scale", "must be at least 0 and below 1")
         _require(0 <= self.augment_shear < math.inf, "loss.augment_shear", "must be 0 or more")
         _require(0 <= self.augment_stroke <= 1, "loss.augment_stroke", "must be between 0 and 1")
+        _require(0 <= self.augment_elastic < math.inf, "loss.augment_elastic", "must be 0 or more (pixels)")
 
     def code_weights(self, n_categorical: int, n_continuous: int) -> tuple[list[float], list[float]]:
         """lambda of each categorical and each continuous code: `lambda_codes` (one per code,
