@@ -13,7 +13,7 @@ from infogan.augment import (
     random_affine,
     transform,
 )
-from infogan.config import Config
+from infogan.config import Config, LossConfig
 from infogan.latent import LatentSpec
 from infogan.models import build_networks
 from infogan.trainer import Trainer
@@ -84,8 +84,8 @@ def test_transforms_pass_gradients_to_the_images_and_check_the_draws():
 
 
 def test_draws_come_from_the_given_generator():
-    a = draw_transforms(5, torch.Generator().manual_seed(1), "cpu")
-    b = draw_transforms(5, torch.Generator().manual_seed(1), "cpu")
+    a = draw_transforms(5, Config().loss, torch.Generator().manual_seed(1), "cpu")
+    b = draw_transforms(5, Config().loss, torch.Generator().manual_seed(1), "cpu")
     assert a.shape == (5, DRAWS_PER_IMAGE) and torch.equal(a, b) and a.min() >= 0 and a.max() < 1
 
 
@@ -99,8 +99,9 @@ def test_stroke_width_thickens_and_thins_a_bar_by_up_to_a_pixel_a_side():
 
 
 def test_stroke_draws_come_after_the_affine_ones_and_are_used_only_when_asked():
-    plain = draw_transforms(4, torch.Generator().manual_seed(3), "cpu")
-    with_stroke = draw_transforms(4, torch.Generator().manual_seed(3), "cpu", stroke=True)
+    plain = draw_transforms(4, Config().loss, torch.Generator().manual_seed(3), "cpu")
+    stroke_only = LossConfig(augment_stroke=0.5)
+    with_stroke = draw_transforms(4, stroke_only, torch.Generator().manual_seed(3), "cpu")
     assert with_stroke.shape == (4, DRAWS_PER_IMAGE + 1) and torch.equal(with_stroke[:, :DRAWS_PER_IMAGE], plain)
     images = torch.rand(4, 1, 28, 28)
     affine_loss = tiny_config(**{"loss.lambda_augmented": 1.0}).loss
@@ -140,7 +141,7 @@ def test_an_elastic_warp_is_smooth_bounded_and_nothing_at_its_middle_draws():
 
 def test_elastic_draws_come_last_and_the_config_decides_the_columns():
     loss = tiny_config(**{"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5, "loss.augment_elastic": 2.0}).loss
-    draws = draw_transforms(3, torch.Generator().manual_seed(5), "cpu", stroke=True, elastic=True)
+    draws = draw_transforms(3, loss, torch.Generator().manual_seed(5), "cpu")
     assert draws.shape == (3, DRAWS_PER_IMAGE + 1 + ELASTIC_DRAWS)
     images = torch.rand(3, 1, 28, 28)
     stroked = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * 0.5)

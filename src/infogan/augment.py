@@ -1,11 +1,11 @@
-"""Random small transforms of image batches (affine, stroke width), for the augmented categorical info term.
+"""Random small transforms of image batches (affine, stroke width, elastic), for the augmented categorical info term.
 
 With `loss.lambda_augmented` above 0, Q must also read each categorical code from a randomly
-rotated, sheared, scaled and shifted (and, with `loss.augment_stroke`, thickened or thinned)
-copy of the generated image (`training`). A code that stands for the digit survives such a
-transform; a code that splits one digit (or a pair of digits) by slant, size, position or
-stroke width does not, so the term steers categorical codes towards what the transforms
-leave alone.
+rotated, sheared, scaled and shifted (and, with `loss.augment_stroke`, thickened or thinned;
+with `loss.augment_elastic`, smoothly warped) copy of the generated image (`training`). A code
+that stands for the digit survives such a transform; a code that splits one digit (or a pair
+of digits) by slant, size, position or stroke width does not, so the term steers categorical
+codes towards what the transforms leave alone.
 
 The transforms are a pure function of uniform draws made by the caller (`draw_transforms`),
 so a run stays reproducible from its seed and a step stays recordable in a CUDA graph.
@@ -20,45 +20,47 @@ import torch.nn.functional as F
 
 from .config import LossConfig
 
-DRAWS_PER_IMAGE = 6  # angle, shear, scale x, scale y, shift x, shift y (+ stroke width, when used)
+DRAWS_PER_IMAGE = 6  # the affine ones: angle, shear, scale x, scale y, shift x, shift y
 ELASTIC_POINTS = 4  # an elastic warp moves a 4 x 4 grid of control points
 ELASTIC_DRAWS = 2 * ELASTIC_POINTS**2
 
 
+def draws_per_image(loss: LossConfig) -> int:
+    """Columns of `draw_transforms` for this config: the affine ones, then one for the stroke
+    width when `loss.augment_stroke` is above 0, then ELASTIC_DRAWS when `loss.augment_elastic` is."""
+    return DRAWS_PER_IMAGE + (loss.augment_stroke > 0) + ELASTIC_DRAWS * (loss.augment_elastic > 0)
+
+
 def draw_transforms(
-    batch_size: int, generator: torch.Generator, device: str | torch.device, stroke: bool = False, elastic: bool = False
+    batch_size: int, loss: LossConfig, generator: torch.Generator, device: str | torch.device
 ) -> torch.Tensor:
-    """Uniform [0, 1) draws for `random_affine`, one row of DRAWS_PER_IMAGE per image, then, with
-    `stroke`, one more column for `change_stroke_width` (drawn after the others, so the first
-    DRAWS_PER_IMAGE columns are the same either way)."""
+    """Uniform [0, 1) draws for `transform`, (batch_size, draws_per_image(loss)). The affine
+    columns are drawn first, so they are the same whichever optional transforms are on."""
     draws = torch.rand(batch_size, DRAWS_PER_IMAGE, generator=generator, device=device)
-    extra = int(stroke) + ELASTIC_DRAWS * int(elastic)
+    extra = draws_per_image(loss) - DRAWS_PER_IMAGE
     if extra:
         draws = torch.cat([draws, torch.rand(batch_size, extra, generator=generator, device=device)], dim=1)
     return draws
 
 
 def transform(images: torch.Tensor, draws: torch.Tensor, loss: LossConfig) -> torch.Tensor:
-    """The term's transform of `images` with the ranges in `loss`: the stroke width first when
-    `loss.augment_stroke` is above 0 (then `draws` has its column), then `random_affine`."""
-    stroke, elastic = loss.augment_stroke > 0, loss.augment_elastic > 0
-    expected = (images.shape[0], DRAWS_PER_IMAGE + stroke + ELASTIC_DRAWS * elastic)
+    """The term's transform of `images` with the ranges in `loss`: the stroke width first (when
+    on), then `random_affine` with the elastic warp (when on) added to its sampling grid."""
+    expected = (images.shape[0], draws_per_image(loss))
     if draws.shape != expected:
-        raise ValueError(
-            f"draws has shape {tuple(draws.shape)}; expected {expected} (draw_transforms(stroke={stroke}))"
-        )
-    if stroke:
+        raise ValueError(f"draws has shape {tuple(draws.shape)}; expected {expected} (make them with draw_transforms)")
+    if loss.augment_stroke > 0:
         images = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * loss.augment_stroke)
-    affine = draws[:, :DRAWS_PER_IMAGE]
     offsets = None
-    if elastic:
+    if loss.augment_elastic > 0:
         offsets = elastic_offsets(draws[:, -ELASTIC_DRAWS:], images.shape[-2:], loss.augment_elastic)
+    affine = draws[:, :DRAWS_PER_IMAGE]
     return random_affine(
         images, affine, loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear, offsets
     )
 
 
-def elastic_offsets(draws: torch.Tensor, size, pixels: float) -> torch.Tensor:
+def elastic_offsets(draws: torch.Tensor, size: tuple[int, int], pixels: float) -> torch.Tensor:
     """A smooth random warp: each of ELASTIC_POINTS x ELASTIC_POINTS control points moves by up
     to +-pixels in x and y (per `draws`, (B, ELASTIC_DRAWS) in [0, 1)), and every pixel by the
     bicubic interpolation of those moves. Returned as offsets to a sampling grid in [-1, 1]

@@ -240,9 +240,7 @@ class Trainer:
         """
         draws = None
         if self.config.loss.lambda_augmented > 0:
-            loss = self.config.loss
-            stroke, elastic = loss.augment_stroke > 0, loss.augment_elastic > 0
-            draws = draw_transforms(len(latent), self.latent_rng, self.device, stroke, elastic)
+            draws = draw_transforms(len(latent), self.config.loss, self.latent_rng, self.device)
         if self._graphed is not None:
             return self._graphed(real, latent, draws)
         return train_step(self._context, real, latent, draws)
