@@ -4,8 +4,9 @@
 # H200, so ten seeds of three recipes should fit in one device call (an estimate: ten processes
 # sharing one GPU have not been timed). Each recipe is the `mnist` preset with the --set
 # overrides on its line below (the augmented categorical term with the elastic warp, the
-# candidate left by the CPU studies in benchmarks/results/README.md, and two stronger forms); every run evaluates c1 on the test split every 500 steps and the
-# summary says how many seeds reached 95% (benchmarks/mnist.py). Runs go to 8,000 steps because
+# candidate left by the CPU studies in benchmarks/results/README.md, and two stronger forms);
+# every run evaluates c1 on the test split every 500 steps and the summary says how many seeds
+# reached 95% (benchmarks/mnist.py). Runs go to 8,000 steps because
 # on the CPU some runs with the elastic warp separated the 4s from the 9s only after 3,000-5,000
 # steps (or not by 5,000); read the curves for 5,000.
 #
