@@ -146,6 +146,10 @@ def test_resume_refuses_a_changed_network(run_dir, data_dir, capsys):
 def test_dry_run_prints_the_resolved_config(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "x"), "--dry-run", "--seed", "7"]) == 0
     assert "seed: 7" in capsys.readouterr().out and not (tmp_path / "x").exists()
+    assert main(["train", "--preset", "mnist-fast", "--dry-run"]) == 0  # no run directory needed
+    assert "augment_elastic: 2.0" in capsys.readouterr().out
+    assert main(["train", "--preset", "mnist-fast"]) == 2  # but training needs one
+    assert "needs --out RUN_DIR" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -203,16 +207,15 @@ def test_curves_plot_the_metrics_log(run_dir, tmp_path):
 def test_presets_are_listed(capsys):
     assert main(["presets"]) == 0
     listed = capsys.readouterr().out.split()
-    assert {"mnist", "fashion-mnist", "svhn", "celeba", "faces3d", "chairs3d", "dsprites"} <= set(listed)
+    assert {"mnist", "mnist-fast", "fashion-mnist", "svhn", "celeba", "faces3d", "chairs3d", "dsprites"} <= set(listed)
 
 
-def test_train_with_the_augmented_term_from_the_cli_and_resume_it(tmp_path, data_dir):
+def test_train_the_mnist_fast_preset_from_the_cli_and_resume_it(tmp_path, data_dir):
     out = tmp_path / "augmented"
-    args = ["train", "--out", str(out), "--preset", "mnist", "--data-dir", str(data_dir), *TINY]
-    args += ["--set", "loss.lambda_augmented=2", "--set", "loss.augment_stroke=0.5"]
+    args = ["train", "--out", str(out), "--preset", "mnist-fast", "--data-dir", str(data_dir), *TINY]
     assert main([*args, "--max-steps", "2"]) == 0
     loss = infogan.load(out).config.loss
-    assert loss.lambda_augmented == 2.0 and loss.augment_stroke == 0.5
+    assert (loss.lambda_augmented, loss.augment_stroke, loss.augment_elastic) == (2.0, 0.5, 2.0)
     assert main([*args, "--max-steps", "4", "--resume"]) == 0  # the preset with the same --set matches
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4] and all(np.isfinite(line["d_loss"]) for line in lines)

@@ -26,6 +26,16 @@ def test_mnist_preset_equals_defaults():
     assert "fashion-mnist" in preset_names()
 
 
+def test_mnist_fast_is_the_paper_setting_plus_the_augmented_term_and_more_steps():
+    fast = resolve_config("mnist-fast")
+    loss = fast.loss
+    assert (loss.lambda_augmented, loss.augment_stroke, loss.augment_elastic) == (2.0, 0.5, 2.0)
+    assert fast.optim.steps == 8000
+    paper = {"loss.lambda_augmented": 0, "loss.augment_stroke": 0, "loss.augment_elastic": 0, "optim.steps": 5000}
+    undone = fast.replace(**paper)
+    assert undone == Config()  # nothing else differs from the paper's setting
+
+
 def test_the_augmented_term_is_off_by_default_with_the_measured_transforms():
     loss = Config().loss
     assert loss.lambda_augmented == 0

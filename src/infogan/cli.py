@@ -81,7 +81,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _add_train(commands) -> None:
     p = commands.add_parser("train", help="train a model into a run directory")
-    p.add_argument("--out", required=True, type=Path, help="run directory (created; must be new unless --resume)")
+    p.add_argument("--out", type=Path, help="run directory (created; new unless --resume; not needed with --dry-run)")
     p.add_argument("--preset", choices=preset_names(), help="start from a shipped preset (default: mnist)")
     p.add_argument("--config", type=Path, help="YAML, TOML or JSON file applied on top of the preset")
     p.add_argument(
@@ -137,7 +137,7 @@ def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
     if args.max_steps is not None:
         overrides.append(f"optim.steps={args.max_steps}")
     if not args.resume:
-        if ckpt.checkpoint_paths(args.out):
+        if args.out is not None and ckpt.checkpoint_paths(args.out):
             raise InfoGANError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         return resolve_config(args.preset or ("mnist" if args.config is None else None), args.config, overrides), None
     snapshot, _ = ckpt.load_latest_valid(args.out)
@@ -150,6 +150,8 @@ def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
 
 
 def cmd_train(args) -> int:
+    if args.out is None and not (args.dry_run and not args.resume):
+        raise InfoGANError("infogan train needs --out RUN_DIR, the run directory to write (or to --resume)")
     config, snapshot = _train_config(args)
     if args.dry_run:
         import yaml
