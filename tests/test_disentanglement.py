@@ -195,6 +195,17 @@ def test_both_protocols_run_and_name_themselves():
         DISENTANGLEMENT_LIB.replace(dci_model="forest")
 
 
+def test_metrics_seeded_alike_represent_their_common_draws_once():
+    out = result("true", "infogan_cr")
+    cr = SMALL["infogan_cr"]
+    groups = cr.factor_vae_train * cr.factor_vae_batch + cr.beta_vae_train * 2 * cr.beta_vae_pairs
+    # MIG, DCI, SAP and modularity each draw 2,000 observations: one set, represented once
+    assert out["represented"] == cr.factor_vae_variance_samples + groups + 2000
+    assert sum(m["observations"] for m in out["metrics"].values()) == out["represented"] + 3 * 2000
+    again = factor_vae_score(REPRESENTATIONS["true"], make_truth(), np.random.default_rng(0), cr)
+    assert again["votes"] == out["metrics"]["factor_vae"]["votes"]
+
+
 def test_pruning_drops_a_quiet_code_only_under_disentanglement_lib():
     def quiet(o):
         return np.column_stack([o[:, 0], o[:, 1] * 1e-3, o[:, 2:K]])  # factor 1 in a code of std < 0.05

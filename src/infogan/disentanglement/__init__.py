@@ -28,7 +28,7 @@ from .metrics import (
     sap_score,
 )
 from .protocols import DISENTANGLEMENT_LIB, INFOGAN_CR, PROTOCOLS, Protocol, resolve_protocol
-from .sources import GroundTruth, Representation, dsprites_truth, representation_of
+from .sources import GroundTruth, Representation, dsprites_truth, representation_of, shared_draws
 
 METRICS = {
     "factor_vae": factor_vae_score,
@@ -71,25 +71,35 @@ def evaluate_disentanglement(
     """Every metric (or those named in `metrics`, keys of METRICS) under one protocol.
 
     Each metric starts from a generator seeded with `seed`, as disentanglement_lib evaluates
-    every metric with the same random seed; metrics that draw the same number of random
-    observations therefore share them (under infogan_cr, MIG, DCI, SAP and modularity see one
-    set, as in InfoGAN-CR). Returns a JSON-ready dict: protocol (its name), options (its sizes),
-    at_reference_sizes (whether the sizes are the named protocol's own), seed, factor names and
-    sizes, the number of codes, summary (the headline figures), metrics (each metric's full
-    result, each naming the protocol) and seconds per metric.
+    every metric with the same random seed; metrics whose first draw has the same size therefore
+    draw the same factors, which are represented once (`shared_draws`; under infogan_cr MIG,
+    DCI, SAP and modularity see one set, as in InfoGAN-CR). Returns a JSON-ready dict: protocol
+    (its name), options (its sizes), at_reference_sizes (whether the sizes are the named
+    protocol's own), seed, factor names and sizes, codes (their number), represented (how many
+    observations went through the representation function in all), summary (the headline
+    figures), metrics (each metric's full result, each naming the protocol) and seconds per
+    metric.
     """
     p = resolve_protocol(protocol)
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [name for name in names if name not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+    represented = [0]
+    n_codes = [0]
+
+    def counted(observations):
+        codes = represent(observations)
+        represented[0] += len(codes)
+        n_codes[0] = int(np.shape(codes)[-1])
+        return codes
+
     results, seconds = {}, {}
-    for name in names:
-        start = time.perf_counter()
-        results[name] = METRICS[name](represent, truth, np.random.default_rng(seed), p)
-        seconds[name] = round(time.perf_counter() - start, 3)
-    probe = truth.sample_factors(1, np.random.default_rng(seed))
-    n_codes = int(np.asarray(represent(truth.observations(probe))).shape[-1])
+    with shared_draws():
+        for name in names:
+            start = time.perf_counter()
+            results[name] = METRICS[name](counted, truth, np.random.default_rng(seed), p)
+            seconds[name] = round(time.perf_counter() - start, 3)
     return {
         "protocol": p.name,
         "options": p.to_dict(),
@@ -97,7 +107,8 @@ def evaluate_disentanglement(
         "seed": seed,
         "factor_names": list(truth.factor_names),
         "factor_sizes": [int(size) for size in truth.factor_sizes],
-        "codes": n_codes,
+        "codes": n_codes[0],
+        "represented": represented[0],
         "summary": summarize(results),
         "metrics": results,
         "seconds": seconds,
@@ -128,5 +139,6 @@ __all__ = [
     "resolve_protocol",
     "sap_from_matrix",
     "sap_score",
+    "shared_draws",
     "summarize",
 ]
