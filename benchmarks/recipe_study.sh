@@ -4,7 +4,7 @@
 # H200, so ten seeds of three recipes should fit in one device call (an estimate: ten processes
 # sharing one GPU have not been timed). Each recipe is the `mnist` preset with the --set
 # overrides on its line below (the augmented categorical term with the elastic warp, i.e. the
-# `mnist-fast` preset, chosen by the CPU studies in benchmarks/results/README.md, and two
+# `mnist-fast` preset, chosen by the CPU studies in benchmarks/results/mnist-fast/README.md, and two
 # stronger forms);
 # every run evaluates c1 on the test split every 500 steps and the summary says how many seeds
 # reached 95% (benchmarks/mnist.py). Runs go to 8,000 steps because
