@@ -6,7 +6,7 @@ steps (and, at the last step, its confusion matrix: rows are the code's values, 
 digits), and records training wall time (evaluation excluded), images/s, time and images seen
 until 90% and 95% accuracy, and the machine. Results go to a JSON file and a table on stdout.
 
-    python benchmarks/mnist.py --seeds 0 1 2 --out benchmarks/results/mnist-cpu.json
+    python benchmarks/mnist.py --seeds 0 1 2 --out benchmarks/results/mnist-paper/mnist-cpu.json
 """
 
 from __future__ import annotations

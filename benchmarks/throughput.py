@@ -6,7 +6,7 @@ torch.utils.flop_counter: convolutions and matrix products, forward and backward
 achieved FLOP/s, that as a fraction of the fp32 matrix-multiply peak measured in the same run,
 peak memory (peak RSS on CPU, max allocated on CUDA) and page faults per step.
 
-    python benchmarks/throughput.py --batch-sizes 64 128 256 --threads 2 --out benchmarks/results/throughput-cpu.json
+    python benchmarks/throughput.py --threads 2 --out benchmarks/results/throughput-cpu/throughput-cpu.json
 
 Variants (--variants): `library` is the package as `infogan train` runs it; the others change
 one thing: `d-two-passes` (D on the real and generated batch in two calls, not one joined
