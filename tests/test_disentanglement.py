@@ -235,6 +235,17 @@ def test_beta_vae_with_points_of_pairs_and_of_one_value():
         assert out["score"] == 1.0
 
 
+def test_todays_logistic_regression_defaults_can_be_chosen():
+    protocol = SMALL["disentanglement_lib"].replace(logistic="lbfgs_multinomial")
+    metrics = ["beta_vae", "modularity_explicitness"]
+    today = evaluate_disentanglement(REPRESENTATIONS["true"], make_truth(), protocol, metrics=metrics)["summary"]
+    assert today["beta_vae"] >= 0.99 and today["explicitness"] > 0.99
+    random = evaluate_disentanglement(REPRESENTATIONS["random"], make_truth(), protocol, metrics=metrics)["summary"]
+    assert abs(random["beta_vae"] - 1 / K) < 0.1 and abs(random["explicitness"] - 0.5) < 0.05
+    with pytest.raises(ValueError, match="logistic"):
+        protocol.replace(logistic="saga")
+
+
 def test_scores_from_known_matrices():
     assert dci_from_importance(np.eye(3))["disentanglement"] == pytest.approx(1.0, abs=1e-6)
     uniform = dci_from_importance(np.ones((3, 3)))

@@ -24,6 +24,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
@@ -71,6 +72,14 @@ def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     mean, std = train.mean(axis=0), train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     return [(a - mean) / std for a in (train, *others)]
+
+
+def _logistic(p: Protocol, rng: np.random.Generator):
+    """A logistic regression (C = 1) as the protocol fits them: one-vs-rest with liblinear, or
+    multinomial with lbfgs."""
+    if p.logistic == "liblinear_ovr":
+        return OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=_seed(rng)))
+    return LogisticRegression(random_state=_seed(rng))
 
 
 # -- FactorVAE -------------------------------------------------------------------------------------
@@ -153,8 +162,8 @@ def beta_vae_score(
     """BetaVAE score (Higgins et al. 2017).
 
     Each point holds one factor fixed within pairs of observations (the others vary freely) and
-    averages the absolute code differences of its pairs; a logistic regression (scikit-learn's
-    defaults) predicts the fixed factor from that vector. The score is its accuracy on held-out
+    averages the absolute code differences of its pairs; a logistic regression (see the
+    protocol's `logistic`) predicts the fixed factor from that vector. The score is its accuracy on held-out
     points, or on the training points when the protocol has none.
     """
     p = resolve_protocol(protocol)
@@ -178,7 +187,7 @@ def beta_vae_score(
     if len(np.unique(y_train)) < 2:
         raise ValueError("BetaVAE: the training points hold only one factor fixed; use more points")
     with _fitting():
-        model = LogisticRegression(random_state=_seed(rng)).fit(x_train, y_train)
+        model = _logistic(p, rng).fit(x_train, y_train)
         train_accuracy = float(model.score(x_train, y_train))
     eval_accuracy = None
     if p.beta_vae_eval:
@@ -359,7 +368,7 @@ def modularity_from_information(information: np.ndarray) -> tuple[float, list[fl
     return float(per_code.mean()), per_code.tolist()
 
 
-def _one_vs_rest_auc(model: LogisticRegression, codes: np.ndarray, labels: np.ndarray) -> float:
+def _one_vs_rest_auc(model, codes: np.ndarray, labels: np.ndarray) -> float:
     """Mean over the model's classes of the ROC AUC of its probability for that class (classes
     that are absent from, or all of, `labels` are skipped)."""
     proba = model.predict_proba(codes)
@@ -381,7 +390,7 @@ def modularity_explicitness(
 
     Modularity comes from the mutual information between the codes, each in `bins` equal-width
     bins, and the factors on the training draws. Explicitness is, per factor, the mean
-    one-vs-rest ROC AUC of a logistic regression (scikit-learn's defaults) on all codes
+    one-vs-rest ROC AUC of a logistic regression (the protocol's `logistic`) on all codes
     (standardised by the training draws under protocols that say so), on training and held-out
     draws; averaged over factors.
     """
@@ -394,7 +403,7 @@ def modularity_explicitness(
     train_auc, test_auc = [], []
     with _fitting():
         for j in range(truth.n_factors):
-            model = LogisticRegression(random_state=_seed(rng)).fit(x_train, y_train[:, j])
+            model = _logistic(p, rng).fit(x_train, y_train[:, j])
             train_auc.append(_one_vs_rest_auc(model, x_train, y_train[:, j]))
             test_auc.append(_one_vs_rest_auc(model, x_test, y_test[:, j]))
     return {

@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 
 DCI_MODELS = ("gradient_boosting", "lasso")
+LOGISTIC = ("liblinear_ovr", "lbfgs_multinomial")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class Protocol:
         discrete in disentanglement_lib's study). svc_c: the SVC's C.
     explicitness_standardize: standardise the codes (by the training draws' mean and standard
         deviation) before the logistic regressions.
+    logistic: the logistic regressions of BetaVAE and explicitness (C = 1 either way):
+        "liblinear_ovr" (one-vs-rest with liblinear, scikit-learn's default before 0.22, which
+        disentanglement_lib's study ran with; InfoGAN-CR's code needs scikit-learn < 0.24) or
+        "lbfgs_multinomial" (today's default).
     chunk: observations passed to the representation function at once; no effect on scores.
     """
 
@@ -75,6 +80,7 @@ class Protocol:
     modularity_train: int = 10000
     modularity_test: int = 5000
     explicitness_standardize: bool = True
+    logistic: str = "liblinear_ovr"
     chunk: int = 4096
 
     def __post_init__(self) -> None:
@@ -90,6 +96,8 @@ class Protocol:
                 raise ValueError(f"protocol {self.name}: {field} must be an integer >= {low}, got {value!r}")
         if self.dci_model not in DCI_MODELS:
             raise ValueError(f"protocol {self.name}: dci_model must be one of {', '.join(DCI_MODELS)}")
+        if self.logistic not in LOGISTIC:
+            raise ValueError(f"protocol {self.name}: logistic must be one of {', '.join(LOGISTIC)}")
         if self.factor_vae_prune_std < 0 or self.lasso_alpha <= 0 or self.svc_c <= 0:
             raise ValueError(f"protocol {self.name}: factor_vae_prune_std >= 0, lasso_alpha > 0 and svc_c > 0")
 
