@@ -2,6 +2,7 @@
 
 from .api import InfoGAN, load
 from .config import Config, config_from_dict, resolve_config
+from .disentanglement import GroundTruth, dsprites_truth, evaluate_disentanglement, representation_of
 from .errors import InfoGANError
 from .evaluation import cluster_metrics, evaluate, information_bounds
 from .latent import Latent, LatentSpec
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Config",
+    "GroundTruth",
     "InfoGAN",
     "InfoGANError",
     "Latent",
@@ -19,9 +21,12 @@ __all__ = [
     "Trainer",
     "cluster_metrics",
     "config_from_dict",
+    "dsprites_truth",
     "evaluate",
+    "evaluate_disentanglement",
     "information_bounds",
     "load",
     "resolve_config",
+    "representation_of",
     "reuse_freed_memory",
 ]
