@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import UnidentifiedImageError
 
-from .data.folder import IMAGE_SUFFIXES, read_square_image
+from .data.folder import IMAGE_SUFFIXES, ImageTooLargeError, read_square_image
 from .data.idx import read_idx
 from .errors import InfoGANError
 
@@ -23,6 +23,8 @@ def read_image(path: Path, channels: int, size: int) -> np.ndarray:
         return read_square_image(path, channels, size)
     except FileNotFoundError:
         raise InfoGANError(f"image {path} does not exist") from None
+    except ImageTooLargeError as exc:
+        raise InfoGANError(f"{exc}; give a smaller image (resize it)") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InfoGANError(f"cannot read {path} as an image ({exc}); give PNG or JPEG files") from None
 

@@ -3,7 +3,9 @@ resized to the network's size, held in memory as uint8."""
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,14 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import InfoGANError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+# The most pixels an input image may have (the same as Pillow's default limit): a larger one,
+# such as a small PNG that inflates to gigabytes (a decompression bomb), is refused before
+# its pixels are decoded. Checked here, so Pillow's own process-wide setting is left alone.
+MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+
+
+class ImageTooLargeError(ValueError):
+    """An image file with more pixels than MAX_IMAGE_PIXELS."""
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -20,11 +30,33 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def _too_large(path: Path, detail: str) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{path} is too large ({detail}): an input image may have at most {MAX_IMAGE_PIXELS} pixels, "
+        "and one this large may be a decompression bomb"
+    )
+
+
 def read_square_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """One image as uint8 (channels, size, size): centre-cropped to a square, then resized."""
-    with Image.open(path) as image:
-        image.load()
-        image = image.convert("L" if channels == 1 else "RGB")
+    """One image as uint8 (channels, size, size): centre-cropped to a square, then resized.
+
+    An image of more than MAX_IMAGE_PIXELS pixels is refused (ImageTooLargeError) from its
+    header, before its pixels are decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Pillow's warning is for sizes that the check below refuses (or, where Pillow's own
+            # setting is lower than ours, allows): the check here decides, without a warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise _too_large(path, f"{width}x{height} pixels")
+                image.load()
+                image = image.convert("L" if channels == 1 else "RGB")
+    except Image.DecompressionBombError as exc:  # Pillow refused it while opening, before our check
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(path, f"{pixels.group(1)} pixels" if pixels else "over Pillow's limit") from None
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
@@ -38,8 +70,9 @@ def read_square_image(path: Path, channels: int, size: int) -> np.ndarray:
 def load_image_folder(folder: str | Path, channels: int, size: int, on_bad_file: str = "skip") -> torch.Tensor:
     """All images below `folder` as uint8 (N, channels, size, size).
 
-    Files that cannot be decoded are skipped with a count on stderr (`on_bad_file="skip"`) or
-    stop loading with an error naming the file (`on_bad_file="error"`).
+    Files that cannot be decoded, or have more than MAX_IMAGE_PIXELS pixels, are skipped with a
+    count on stderr (`on_bad_file="skip"`) or stop loading with an error naming the file
+    (`on_bad_file="error"`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -53,9 +86,8 @@ def load_image_folder(folder: str | Path, channels: int, size: int, on_bad_file:
             arrays.append(read_square_image(path, channels, size))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             if on_bad_file == "error":
-                raise InfoGANError(
-                    f"cannot read {path} as an image ({exc}); remove it or set data.on_bad_file: skip"
-                ) from None
+                problem = str(exc) if isinstance(exc, ImageTooLargeError) else f"cannot read {path} as an image ({exc})"
+                raise InfoGANError(f"{problem}; remove it or set data.on_bad_file: skip") from None
             bad.append(path)
     if bad:
         print(f"warning: skipped {len(bad)} unreadable image file(s) in {folder}, e.g. {bad[0]}", file=sys.stderr)
