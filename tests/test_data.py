@@ -42,12 +42,22 @@ def test_lookup_order_and_layouts(isolated, data_dir, monkeypatch):
     assert explicit == flat / "t10k-images-idx3-ubyte"
 
 
-def test_missing_files_say_where_to_put_them(isolated):
+def test_missing_files_say_where_to_put_them(isolated, monkeypatch):
     with pytest.raises(InfoGANError) as info:
         load_split("mnist", "test", isolated / "nowhere", download=False)
     message = str(info.value)
     assert "t10k-images-idx3-ubyte" in message and "INFOGAN_DATA_DIR" in message
-    assert str(isolated / "nowhere" / "mnist") in message
+    cache = isolated / "cache" / "infogan"
+    for root in (isolated / "nowhere", cache, isolated / "debian"):  # every folder looked in
+        assert f"{root / 'mnist'}/ and {root}/" in message
+    assert f"--data-dir: {isolated / 'nowhere'}\n" in message and "INFOGAN_DATA_DIR: not set\n" in message
+    assert f"With internet access they are downloaded into {cache / 'mnist'}/" in message
+    monkeypatch.setenv("INFOGAN_DATA_DIR", str(isolated / "env"))
+    with pytest.raises(InfoGANError) as info:
+        load_split("mnist", "test", download=False)
+    message = str(info.value)
+    assert "--data-dir: not given\n" in message and f"INFOGAN_DATA_DIR: set to {isolated / 'env'}\n" in message
+    assert f"{isolated / 'env' / 'mnist'}/ and {isolated / 'env'}/  (INFOGAN_DATA_DIR)" in message
 
 
 def _copy_split(data_dir: Path, target: Path) -> Path:

@@ -68,12 +68,17 @@ def cache_dir() -> Path:
     return Path(base) / "infogan"
 
 
+def labelled_roots(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
+    """Data roots in lookup order, each with where it comes from."""
+    roots = [("--data-dir", Path(data_dir))] if data_dir else []
+    if os.environ.get("INFOGAN_DATA_DIR"):
+        roots.append(("INFOGAN_DATA_DIR", Path(os.environ["INFOGAN_DATA_DIR"])))
+    return [*roots, ("download cache", cache_dir()), ("system data sets", DEBIAN_ROOT)]
+
+
 def search_roots(data_dir: str | Path | None = None) -> list[Path]:
     """Data roots in lookup order."""
-    roots = [Path(data_dir)] if data_dir else []
-    if os.environ.get("INFOGAN_DATA_DIR"):
-        roots.append(Path(os.environ["INFOGAN_DATA_DIR"]))
-    return [*roots, cache_dir(), DEBIAN_ROOT]
+    return [root for _, root in labelled_roots(data_dir)]
 
 
 def find_file(name: str, filename: str, roots: Sequence[Path]) -> Path | None:
@@ -124,12 +129,18 @@ def download_file(dataset: IdxDataset, filename: str, target_dir: Path, mirrors:
     return fetch_verified(urls, target_dir / f"{filename}.gz", check, f"{filename} of {dataset.name}")
 
 
-def missing_message(name: str, files: str, roots: Sequence[Path]) -> str:
-    where = "\n  ".join(str(r / name) for r in roots)
+def missing_message(name: str, files: str, data_dir: str | Path | None = None) -> str:
+    """What was not found, every folder looked in, what --data-dir and INFOGAN_DATA_DIR were set
+    to, and what to do."""
+    where = "\n  ".join(f"{root / name}/ and {root}/  ({label})" for label, root in labelled_roots(data_dir))
+    env = os.environ.get("INFOGAN_DATA_DIR")
     return (
-        f"{name}: {files} was not found in any of:\n  {where}\n"
-        f"Put the {name} files in one of these folders (or pass --data-dir / set INFOGAN_DATA_DIR to a "
-        "folder holding them), or connect to the internet to download them."
+        f"{name}: {files} was not found. Looked in:\n  {where}\n"
+        f"--data-dir: {data_dir if data_dir else 'not given'}\n"
+        f"INFOGAN_DATA_DIR: {f'set to {env}' if env else 'not set'}\n"
+        f"Put the {name} files (plain or .gz) in one of these folders, or pass --data-dir or set "
+        f"INFOGAN_DATA_DIR to a folder that holds them (directly or in {name}/).\n"
+        f"With internet access they are downloaded into {cache_dir() / name}/ on first use."
     )
 
 
@@ -151,21 +162,21 @@ def locate(
     for filename in SPLIT_FILES[split]:
         found = find_file(name, filename, roots)
         if found is None and download:
-            found = _download_or_explain(dataset, filename, roots, mirrors)
+            found = _download_or_explain(dataset, filename, data_dir, mirrors)
         if found is None:
-            raise InfoGANError(_missing_message(dataset, filename, roots))
+            raise InfoGANError(_missing_message(dataset, filename, data_dir))
         paths.append(found)
     return paths[0], paths[1]
 
 
 def _download_or_explain(
-    dataset: IdxDataset, filename: str, roots: Sequence[Path], mirrors: Sequence[str] | None
+    dataset: IdxDataset, filename: str, data_dir: str | Path | None, mirrors: Sequence[str] | None
 ) -> Path:
     try:
         return download_file(dataset, filename, cache_dir() / dataset.name, mirrors or dataset.mirrors)
     except InfoGANError as exc:
-        raise InfoGANError(f"{_missing_message(dataset, filename, roots)}\n{exc}") from None
+        raise InfoGANError(f"{_missing_message(dataset, filename, data_dir)}\n{exc}") from None
 
 
-def _missing_message(dataset: IdxDataset, filename: str, roots: Sequence[Path]) -> str:
-    return missing_message(dataset.name, f"{filename}[.gz]", roots)
+def _missing_message(dataset: IdxDataset, filename: str, data_dir: str | Path | None) -> str:
+    return missing_message(dataset.name, f"{filename}[.gz]", data_dir)

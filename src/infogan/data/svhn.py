@@ -66,8 +66,8 @@ def load_svhn(
             urls = [mirror + filename for mirror in MIRRORS]
             path = fetch_verified(urls, cache_dir() / NAME / filename, check, f"{filename} of SVHN")
         except InfoGANError as exc:
-            raise InfoGANError(f"{missing_message(NAME, filename, roots)}\n{exc}") from None
+            raise InfoGANError(f"{missing_message(NAME, filename, data_dir)}\n{exc}") from None
     if path is None:
-        raise InfoGANError(missing_message(NAME, filename, roots))
+        raise InfoGANError(missing_message(NAME, filename, data_dir))
     images, labels = parse_mat(read_bytes(path), split, str(path))
     return torch.from_numpy(images), torch.from_numpy(labels)
