@@ -1,7 +1,11 @@
-"""Hostile input files: image files made to exhaust memory or to break the readers
+"""Hostile input files: IDX files and image files made to exhaust memory or to break the readers
 must be refused with a clear InfoGANError, cheaply, before their contents are inflated."""
 
+import functools
+import gzip
+import http.server
 import struct
+import threading
 import time
 import tracemalloc
 import warnings
@@ -10,12 +14,28 @@ import zlib
 import pytest
 from PIL import Image
 
-from infogan.data import load_image_folder
+from infogan.data import load_image_folder, parse_idx, read_idx, sources
 from infogan.data.folder import MAX_IMAGE_PIXELS
 from infogan.errors import InfoGANError
 from infogan.images import read_inputs
 
 MB = 1024**2
+
+
+def _gzip_of_zeros(path, head, zeros):
+    """A gzip file of `head` and then `zeros` zero bytes, compressed as it is made (a few KB a MB)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(MB)
+    parts = [compressor.compress(head)]
+    for start in range(0, zeros, MB):
+        parts.append(compressor.compress(block[: min(MB, zeros - start)]))
+    parts.append(compressor.flush())
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def _idx_header(*dims):
+    return bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
 
 
 def _peak_bytes(function):
@@ -33,6 +53,91 @@ def _peak_bytes(function):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return raised, peak, seconds
+
+
+# -- IDX ------------------------------------------------------------------------------------------
+
+
+def test_idx_gzip_inflating_past_its_header_is_refused_as_soon_as_it_does(tmp_path):
+    path = _gzip_of_zeros(tmp_path / "bomb-idx3-ubyte.gz", _idx_header(1, 28, 28), 50 * MB)
+    assert path.stat().st_size < 100_000
+    raised, peak, seconds = _peak_bytes(lambda: read_idx(path))
+    assert raised is not None and "longer than its header says" in str(raised) and str(path) in str(raised)
+    assert peak < 4 * MB and seconds < 2
+
+
+def test_idx_header_that_does_not_match_the_known_file_is_refused_before_its_body(tmp_path):
+    # t10k labels are 10000 bytes: a header claiming 10^9 is refused without reading the 50 MB after it
+    path = _gzip_of_zeros(tmp_path / "t10k-labels-idx1-ubyte.gz", _idx_header(10**9), 50 * MB)
+    sha256 = sources.IDX_DATASETS["mnist"].sha256["t10k-labels-idx1-ubyte"]
+    raised, peak, seconds = _peak_bytes(lambda: read_idx(path, sha256))
+    assert raised is not None and "header for data of shape (1000000000,)" in str(raised)
+    assert "holds (10000,)" in str(raised) and peak < 4 * MB and seconds < 2
+
+
+def test_idx_header_claiming_a_huge_body_is_read_only_as_far_as_the_file_goes(tmp_path):
+    path = _gzip_of_zeros(tmp_path / "short-idx1-ubyte.gz", _idx_header(10**9), 4 * MB)
+    raised, peak, _ = _peak_bytes(lambda: read_idx(path))
+    assert raised is not None and "truncated" in str(raised) and "found 4194304" in str(raised)
+    assert peak < 16 * MB  # what the file holds, not the gigabyte its header claims
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_idx_header(2**16, 2**16, 2**16, 2**16), "more than the"),  # 2^64 bytes: wraps to 0 in int64
+        (_idx_header(2**32 - 1, 2**32 - 1, 2**32 - 1), "more than the"),
+        (_idx_header(2**16, 2**16), "more than the"),  # 4 GiB: above the cap
+        (_idx_header(*[1] * 255) + b"\x00", "255 dimensions"),
+        (_idx_header(*[1] * 33) + b"\x00", "33 dimensions"),
+    ],
+    ids=["2^64 bytes", "2^96 bytes", "4 GiB", "255 dims", "33 dims"],
+)
+def test_idx_sizes_past_any_array_are_clear_errors(tmp_path, data, message):
+    with pytest.raises(InfoGANError, match=message):
+        parse_idx(data)
+    path = tmp_path / "odd-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(data))
+    with pytest.raises(InfoGANError, match=message):
+        read_idx(path)
+
+
+def test_idx_plain_and_gzip_files_verify_their_uncompressed_bytes(tmp_path, data_dir):
+    raw = gzip.decompress((data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    sha256 = sources.IDX_DATASETS["mnist"].sha256["t10k-labels-idx1-ubyte"]
+    plain = tmp_path / "t10k-labels-idx1-ubyte"
+    plain.write_bytes(raw)
+    packed = tmp_path / "packed" / "t10k-labels-idx1-ubyte.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(raw))
+    assert (read_idx(plain, sha256) == read_idx(packed, sha256)).all()
+    plain.write_bytes(raw[:-1] + bytes([(raw[-1] + 1) % 10]))
+    with pytest.raises(InfoGANError, match="wrong contents"):
+        read_idx(plain, sha256)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_downloaded_gzip_bomb_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    served = tmp_path / "served"
+    served.mkdir()
+    _gzip_of_zeros(served / "t10k-labels-idx1-ubyte.gz", _idx_header(10000), 50 * MB)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
+        dataset, target = sources.IDX_DATASETS["mnist"], tmp_path / "cache" / "mnist"
+        download = functools.partial(sources.download_file, dataset, "t10k-labels-idx1-ubyte", target, [mirror])
+        raised, peak, _ = _peak_bytes(download)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised is not None and "wrong contents (more than the 10008 bytes it should hold" in str(raised)
+    assert peak < 4 * MB and not target.exists()
 
 
 # -- image files ----------------------------------------------------------------------------------

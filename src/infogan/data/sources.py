@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import math
 import os
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,16 @@ SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# The shape of each standard file (MNIST and Fashion-MNIST share them): a file that is to match a
+# known SHA-256 must have this shape, which is checked in its header before the body is read.
+IDX_SHAPES = {
+    "train-images-idx3-ubyte": (60000, 28, 28),
+    "train-labels-idx1-ubyte": (60000,),
+    "t10k-images-idx3-ubyte": (10000, 28, 28),
+    "t10k-labels-idx1-ubyte": (10000,),
+}
 DEBIAN_ROOT = Path("/usr/share/datasets")
+DOWNLOAD_SLACK = 1024**2  # bytes a download may exceed the uncompressed file it holds (gzip's overhead)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,21 @@ IDX_DATASETS = {
 }
 
 
+def idx_size(filename: str) -> int:
+    """The uncompressed size in bytes of a standard IDX file: header and body."""
+    shape = IDX_SHAPES[filename]
+    return 4 + 4 * len(shape) + math.prod(shape)
+
+
+def known_shape(sha256: str | None) -> tuple[int, ...] | None:
+    """The shape of a standard IDX file, found by its SHA-256 (None for any other file)."""
+    for dataset in IDX_DATASETS.values():
+        for filename, digest in dataset.sha256.items():
+            if digest == sha256:
+                return IDX_SHAPES[filename]
+    return None
+
+
 def cache_dir() -> Path:
     """The per-user cache where downloads go."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -91,9 +118,12 @@ def find_file(name: str, filename: str, roots: Sequence[Path]) -> Path | None:
     return None
 
 
-def fetch_verified(urls: Sequence[str], target: Path, check: Callable[[bytes], str | None], what: str) -> Path:
+def fetch_verified(
+    urls: Sequence[str], target: Path, check: Callable[[bytes], str | None], what: str, limit: int
+) -> Path:
     """Download from the first URL that serves a payload `check` accepts (it returns None, or
-    a problem), and write it to `target`.
+    a problem), and write it to `target`. A payload of more than `limit` bytes is refused as soon
+    as it passes that size.
 
     The file is written to a temporary name and renamed only once it is verified: a failed or
     interrupted download never leaves a file that looks complete.
@@ -102,9 +132,12 @@ def fetch_verified(urls: Sequence[str], target: Path, check: Callable[[bytes], s
     for url in urls:
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
-                payload = response.read()
+                payload = response.read(limit + 1)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             problems.append(f"{url}: {getattr(exc, 'reason', exc)}")
+            continue
+        if len(payload) > limit:
+            problems.append(f"{url}: more than {limit} bytes, larger than the file it should be")
             continue
         problem = check(payload)
         if problem:
@@ -118,15 +151,24 @@ def fetch_verified(urls: Sequence[str], target: Path, check: Callable[[bytes], s
 def download_file(dataset: IdxDataset, filename: str, target_dir: Path, mirrors: Sequence[str]) -> Path:
     """Fetch `filename`.gz of an IDX data set, verified against its SHA-256."""
 
+    size = idx_size(filename)
+
     def check(payload: bytes) -> str | None:
         try:
-            digest = hashlib.sha256(gzip.decompress(payload)).hexdigest()
-        except (OSError, EOFError) as exc:
+            with gzip.GzipFile(fileobj=io.BytesIO(payload), mode="rb") as stream:
+                data = stream.read(size + 1)  # never more than one byte past the file it should be
+        except (OSError, EOFError, zlib.error) as exc:
             return f"not a gzip file ({exc})"
+        if len(data) > size:
+            return f"wrong contents (more than the {size} bytes it should hold, uncompressed)"
+        if len(data) < size:
+            return f"wrong contents ({len(data)} bytes uncompressed, expected {size})"
+        digest = hashlib.sha256(data).hexdigest()
         return None if digest == dataset.sha256[filename] else f"wrong contents (SHA-256 {digest[:12]}...)"
 
     urls = [mirror.rstrip("/") + f"/{filename}.gz" for mirror in mirrors]
-    return fetch_verified(urls, target_dir / f"{filename}.gz", check, f"{filename} of {dataset.name}")
+    target = target_dir / f"{filename}.gz"
+    return fetch_verified(urls, target, check, f"{filename} of {dataset.name}", size + DOWNLOAD_SLACK)
 
 
 def missing_message(name: str, files: str, data_dir: str | Path | None = None) -> str:

@@ -12,12 +12,19 @@ import torch
 
 from ..errors import InfoGANError
 from .idx import read_bytes
-from .sources import cache_dir, fetch_verified, find_file, missing_message, search_roots
+from .sources import DOWNLOAD_SLACK, cache_dir, fetch_verified, find_file, missing_message, search_roots
 
 NAME = "svhn"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
 COUNTS = {"train": 73257, "test": 26032, "extra": 531131}
 MIRRORS = ("http://ufldl.stanford.edu/housenumbers/",)
+IMAGE_BYTES = 32 * 32 * 3
+
+
+def max_file_bytes(split: str) -> int:
+    """The most bytes an SVHN file of `split` may hold: its pixels and labels, headroom for the
+    file's own headers and zlib's overhead."""
+    return COUNTS[split] * (IMAGE_BYTES + 8) * 101 // 100 + DOWNLOAD_SLACK
 
 
 def parse_mat(payload: bytes, split: str, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -64,10 +71,12 @@ def load_svhn(
 
         try:
             urls = [mirror + filename for mirror in MIRRORS]
-            path = fetch_verified(urls, cache_dir() / NAME / filename, check, f"{filename} of SVHN")
+            target = cache_dir() / NAME / filename
+            path = fetch_verified(urls, target, check, f"{filename} of SVHN", max_file_bytes(split))
         except InfoGANError as exc:
             raise InfoGANError(f"{missing_message(NAME, filename, data_dir)}\n{exc}") from None
     if path is None:
         raise InfoGANError(missing_message(NAME, filename, data_dir))
-    images, labels = parse_mat(read_bytes(path), split, str(path))
+    payload = read_bytes(path, max_file_bytes(split), f"SVHN {split}")
+    images, labels = parse_mat(payload, split, str(path))
     return torch.from_numpy(images), torch.from_numpy(labels)
