@@ -1,8 +1,12 @@
 """SVHN from .mat files in its layout, made by the tests (the real files are not on this machine)."""
 
 import functools
+import gzip
 import http.server
+import struct
 import threading
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -60,6 +64,88 @@ def test_bad_files_are_explained(small_svhn, tmp_path):
         svhn.load_svhn("train", bad.parent, download=False)
     with pytest.raises(InfoGANError, match="was not found"):
         svhn.load_svhn("train", tmp_path / "nowhere", download=False)
+
+
+def _tag(mdtype, count):
+    return struct.pack("<II", mdtype, count)
+
+
+def _compressed_matrix(name, dims, data_bytes, zeros):
+    """A zlib-compressed MATLAB 5 uint8 matrix whose header gives `dims` and `data_bytes` bytes of
+    data, followed by `zeros` zero bytes of data (compressed as they are made)."""
+    flags = _tag(6, 8) + struct.pack("<II", 9, 0)  # mxUINT8_CLASS
+    dim_element = _tag(5, 4 * len(dims)) + struct.pack(f"<{len(dims)}i", *dims) + bytes(-4 * len(dims) % 8)
+    name_element = _tag(1, len(name)) + name + bytes(-len(name) % 8)
+    head = flags + dim_element + name_element + _tag(2, data_bytes)  # miUINT8 data
+    compressor = zlib.compressobj(6)
+    parts = [compressor.compress(_tag(14, min(len(head) + data_bytes, 2**32 - 1)) + head)]
+    block = bytes(1024**2)
+    for start in range(0, zeros, len(block)):
+        parts.append(compressor.compress(block[: min(len(block), zeros - start)]))
+    body = b"".join(parts) + compressor.flush()
+    return _tag(15, len(body)) + body
+
+
+def _hostile_mat(path, x_dims, x_bytes, zeros, count):
+    header = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8) + struct.pack("<H", 0x0100) + b"IM"
+    labels = _compressed_matrix(b"y", (count, 1), count, count)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(header + _compressed_matrix(b"X", x_dims, x_bytes, zeros) + labels)
+    return path
+
+
+def _peak(function):
+    tracemalloc.start()
+    try:
+        function()
+    except InfoGANError as exc:
+        return exc, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return None, 0
+
+
+def test_mat_whose_data_inflates_past_its_shape_is_refused_before_loading(small_svhn, tmp_path):
+    # X's header gives SVHN's shape, but its data claims (and inflates to) 50 MB
+    path = _hostile_mat(tmp_path / "bomb" / "svhn" / "train_32x32.mat", (32, 32, 3, 60), 50 * 1024**2, 50 * 1024**2, 60)
+    assert path.stat().st_size < 200_000
+    raised, peak = _peak(lambda: svhn.load_svhn("train", tmp_path / "bomb", download=False))
+    assert raised is not None and "X claims 52428800 bytes of data for shape (32, 32, 3, 60)" in str(raised)
+    assert peak < 8 * 1024**2
+
+
+def test_mat_claiming_a_huge_count_is_refused_from_its_header(small_svhn, tmp_path):
+    count = 1_000_000  # 3 GB of pixels claimed, none there
+    _hostile_mat(tmp_path / "big" / "svhn" / "test_32x32.mat", (32, 32, 3, count), 3072 * count, 0, 30)
+    raised, peak = _peak(lambda: svhn.load_svhn("test", tmp_path / "big", download=False))
+    assert raised is not None and "holds 1000000 images; SVHN's test split has 30" in str(raised)
+    assert peak < 8 * 1024**2
+
+
+def test_gzipped_mat_is_read_only_up_to_the_size_of_the_split(small_svhn, tmp_path):
+    folder = tmp_path / "gz" / "svhn"
+    folder.mkdir(parents=True)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"".join(compressor.compress(bytes(1024**2)) for _ in range(20)) + compressor.flush()
+    (folder / "train_32x32.mat.gz").write_bytes(zeros)
+    raised, peak = _peak(lambda: svhn.load_svhn("train", tmp_path / "gz", download=False))
+    assert raised is not None and f"holds more than {svhn.max_file_bytes('train')} bytes" in str(raised)
+    assert peak < 8 * 1024**2
+    root, (raw_images, _) = small_svhn  # a real file, gzipped, still loads
+    (folder / "train_32x32.mat.gz").write_bytes(gzip.compress((root / "svhn" / "train_32x32.mat").read_bytes()))
+    images, _ = svhn.load_svhn("train", tmp_path / "gz", download=False)
+    assert images[5, 2, 7, 11] == raw_images[7, 11, 2, 5]
+
+
+def test_compressed_mat_in_svhn_layout_loads(small_svhn, tmp_path):
+    root, _ = small_svhn
+    images = np.arange(32 * 32 * 3 * 60, dtype=np.uint64).astype(np.uint8).reshape(32, 32, 3, 60)
+    labels = (np.arange(60) % 10 + 1).reshape(-1, 1).astype(np.float64)  # SVHN's y is double
+    path = tmp_path / "zipped" / "svhn" / "train_32x32.mat"
+    path.parent.mkdir(parents=True)
+    scipy.io.savemat(path, {"X": images, "y": labels, "other": np.zeros((1000, 1000))}, do_compression=True)
+    loaded, loaded_labels = svhn.load_svhn("train", tmp_path / "zipped", download=False)
+    assert loaded[5, 2, 7, 11] == images[7, 11, 2, 5] and loaded_labels[:10].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
