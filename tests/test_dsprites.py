@@ -1,5 +1,6 @@
 """dSprites generated on its exact factor grid: counts, index order, shapes, determinism, training."""
 
+import io
 import json
 import math
 
@@ -75,6 +76,35 @@ def test_generation_is_deterministic_and_cached(packed, cache):
 def test_a_damaged_cache_is_reported(tmp_path):
     (tmp_path / dsprites.CACHE_NAME).write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(InfoGANError, match="delete it to regenerate"):
+        dsprites.load_packed(tmp_path)
+
+
+def _npy_claiming(shape):
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((2, 512), dtype=np.uint8))
+    return buffer.getvalue().replace(b"(2, 512)", repr(shape).encode())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",  # an empty file
+        _npy_claiming((10**30, 512)),  # a header claiming more elements than an integer holds
+        _npy_claiming((dsprites.COUNT, 512)),  # the right shape, no data (it is memory-mapped: nothing is read)
+        b"PK\x03\x04" + bytes(100),  # a zip (an .npz archive) in its place
+    ],
+    ids=["empty", "huge header", "truncated", "zip"],
+)
+def test_a_hostile_cache_is_reported_without_reading_it(tmp_path, content):
+    (tmp_path / dsprites.CACHE_NAME).write_bytes(content)
+    with pytest.raises(InfoGANError, match="delete it to regenerate"):
+        dsprites.load_packed(tmp_path)
+
+
+def test_an_npz_archive_in_place_of_the_cache_is_reported(tmp_path):
+    np.savez(tmp_path / "archive.npz", packed=np.zeros((2, 512), dtype=np.uint8))
+    (tmp_path / "archive.npz").rename(tmp_path / dsprites.CACHE_NAME)
+    with pytest.raises(InfoGANError, match="is not a .npy array"):
         dsprites.load_packed(tmp_path)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -117,10 +118,13 @@ def load_packed(cache_dir: Path) -> np.ndarray:
     """The bit-packed images, from the cache or generated (about a minute) and cached."""
     path = cache_dir / CACHE_NAME
     if path.is_file():
-        try:
+        try:  # memory-mapped, so a header claiming a huge array allocates nothing
             packed = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, OverflowError, zipfile.BadZipFile) as exc:
             raise InfoGANError(f"the dSprites cache {path} is damaged ({exc}); delete it to regenerate") from None
+        if not isinstance(packed, np.ndarray):  # an .npz archive
+            packed.close()
+            raise InfoGANError(f"the dSprites cache {path} is not a .npy array; delete it to regenerate")
         if packed.shape == (COUNT, IMAGE_SIZE * IMAGE_SIZE // 8) and packed.dtype == np.uint8:
             return packed
         raise InfoGANError(f"the dSprites cache {path} has the wrong shape {packed.shape}; delete it to regenerate")
