@@ -12,6 +12,21 @@ trees or a Lasso. Two protocols are named here:
 
 Sizes can be changed with `protocol.replace(...)`; the name stays, so a result computed at
 other sizes still says which definitions it used, and `to_dict()` records the sizes.
+
+Where this implementation departs from the reference code (none of it changes a definition):
+- Observations are drawn uniformly from the factor grid with replacement. InfoGAN-CR draws its
+  two sets of 73,728 dSprites images (one to normalise FactorVAE, one for MIG, SAP, DCI and
+  modularity) without replacement, as two different sets; here, under `evaluate_disentanglement`,
+  one draw serves both, because every metric starts from the same seed (as disentanglement_lib
+  runs each metric with the same seed) and draws of the same factors are represented once.
+- InfoGAN-CR fits its BetaVAE classifier on FactorVAE's own 500 groups, pairing consecutive
+  images; here BetaVAE draws its groups itself (alike in distribution) and pairs the two halves.
+- Estimators are seeded from the metric's generator (the references leave gradient boosting and
+  the SVC unseeded), and the guards listed in metrics.py replace divisions by zero.
+- For the Lasso, informativeness is reported as R^2 (InfoGAN-CR reports none); of the other
+  regressors InfoGAN-CR also tried (LassoCV, random forests) only the Lasso is implemented.
+- scikit-learn is today's: LinearSVC may solve the primal rather than the dual problem (the same
+  objective), and one-vs-rest logistic regression is built with OneVsRestClassifier.
 """
 
 from __future__ import annotations
