@@ -66,15 +66,15 @@ def run_seed(job: dict) -> dict:
     )
     train_images, _ = load_split(config.data.dataset, "train", job["data_dir"])
     test_images, test_labels = load_split(config.data.dataset, "test", job["data_dir"])
-    trainer = infogan.Trainer(
-        config,
-        train_images,
-        device=job["device"],
-        progress=False,
-        precision=job.get("precision", "fp32"),
-        compile=job.get("compile", False),
-        cuda_graphs=job.get("cuda_graphs"),
-    )
+    graphs = job.get("cuda_graphs")
+    runtime = {
+        "device": job["device"],
+        "precision": job.get("precision", "fp32"),
+        "compile": job.get("compile", False),
+        "cuda_graphs": "auto" if graphs is None else ("on" if graphs else "off"),
+    }
+    config = config.replace(**{f"runtime.{key}": value for key, value in runtime.items()})
+    trainer = infogan.Trainer(config, train_images, progress=False)
     curve: list[dict] = []
     clock = {"train": 0.0, "last": time.perf_counter()}
 

@@ -39,9 +39,11 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     reuse_freed_memory()
-    config = resolve_config(args.preset, None, [f"optim.batch_size={args.batch_size}"])
+    config = resolve_config(
+        args.preset, None, [f"optim.batch_size={args.batch_size}", f"runtime.precision={args.precision}"]
+    )
     images, _ = load_split(config.data.dataset, "train", args.data_dir)
-    trainer = Trainer(config, images[:20000], progress=False, precision=args.precision)
+    trainer = Trainer(config, images[:20000], progress=False)
     for step in range(5):
         _step(trainer, step)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:

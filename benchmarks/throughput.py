@@ -84,10 +84,10 @@ TRAINER_OPTIONS = {
     "compile": {"compile": True},
     "bf16-compile": {"precision": "bf16", "compile": True},
     "bf16-malloc-default": {"precision": "bf16"},
-    "cuda-graphs": {"cuda_graphs": True},
-    "bf16-cuda-graphs": {"precision": "bf16", "cuda_graphs": True},
-    "eager": {"cuda_graphs": False},
-    "bf16-eager": {"precision": "bf16", "cuda_graphs": False},
+    "cuda-graphs": {"cuda_graphs": "on"},
+    "bf16-cuda-graphs": {"precision": "bf16", "cuda_graphs": "on"},
+    "eager": {"cuda_graphs": "off"},
+    "bf16-eager": {"precision": "bf16", "cuda_graphs": "off"},
 }
 
 
@@ -153,7 +153,8 @@ def count_step_flops(trainer: Trainer) -> int:
 def _flops_per_step(job: dict) -> int:
     config = resolve_config(job["preset"], None, [f"optim.batch_size={job['batch_size']}", *job["overrides"]])
     images, _ = load_split(config.data.dataset, "train", job["data_dir"])
-    return count_step_flops(Trainer(config, images[: 4 * job["batch_size"]], device=job["device"], progress=False))
+    config = config.replace(**{"runtime.device": job["device"]})
+    return count_step_flops(Trainer(config, images[: 4 * job["batch_size"]], progress=False))
 
 
 def measure(job: dict) -> dict:
@@ -165,8 +166,9 @@ def measure(job: dict) -> dict:
     overrides = [f"optim.batch_size={job['batch_size']}", *job["overrides"]]
     config = resolve_config(job["preset"], None, overrides)
     images, _ = load_split(config.data.dataset, "train", job["data_dir"])
-    options = TRAINER_OPTIONS.get(job["variant"], {})
-    trainer = Trainer(config, images[:20000], device=job["device"], progress=False, **options)
+    options = {"device": job["device"], **TRAINER_OPTIONS.get(job["variant"], {})}
+    config = config.replace(**{f"runtime.{key}": value for key, value in options.items()})
+    trainer = Trainer(config, images[:20000], progress=False)
     device = trainer.device
     batch = config.optim.batch_size
     apply_variant(trainer, job["variant"])

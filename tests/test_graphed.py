@@ -13,7 +13,8 @@ from infogan.config import resolve_config
 from infogan.errors import InfoGANError
 from infogan.latent import LatentSpec
 from infogan.losses import categorical_mi_bounds
-from infogan.trainer import Trainer, _use_cuda_graphs
+from infogan.runtime import use_cuda_graphs
+from infogan.trainer import Trainer
 
 FOLDER_PRESETS = ("celeba", "chairs3d", "faces3d")  # read a folder: the config needs a path
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -21,16 +22,16 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 def test_cuda_graphs_on_cpu_is_refused_with_the_fix(train_slice):
     with pytest.raises(InfoGANError, match="--device cuda"):
-        Trainer(tiny_config(), train_slice, device="cpu", cuda_graphs=True)
+        Trainer(tiny_config(**{"runtime.device": "cpu", "runtime.cuda_graphs": "on"}), train_slice)
 
 
 def test_cuda_graphs_default_to_on_for_cuda_alone():
-    assert _use_cuda_graphs(None, False, torch.device("cuda"))
-    assert not _use_cuda_graphs(None, True, torch.device("cuda"))  # compiled networks: off
-    assert not _use_cuda_graphs(None, False, torch.device("cpu"))
-    assert not _use_cuda_graphs(False, False, torch.device("cuda"))
+    assert use_cuda_graphs("auto", False, torch.device("cuda"))
+    assert not use_cuda_graphs("auto", True, torch.device("cuda"))  # compiled networks: off
+    assert not use_cuda_graphs("auto", False, torch.device("cpu"))
+    assert not use_cuda_graphs("off", False, torch.device("cuda"))
     with pytest.raises(InfoGANError, match="choose one"):
-        _use_cuda_graphs(True, True, torch.device("cuda"))
+        use_cuda_graphs("on", True, torch.device("cuda"))
 
 
 def test_a_cpu_trainer_steps_eagerly(train_slice):
@@ -57,7 +58,7 @@ def test_mi_bounds_need_no_tensor_from_the_host():
 
 
 def test_graph_safe_context_turns_off_the_autocast_cache(train_slice):
-    trainer = Trainer(tiny_config(), train_slice, precision="bf16")
+    trainer = Trainer(tiny_config(**{"runtime.precision": "bf16"}), train_slice)
     safe = dataclasses.replace(trainer._context, graph_safe=True)
     with safe.autocast():
         assert not torch.is_autocast_cache_enabled()
@@ -82,8 +83,9 @@ def test_a_checkpoint_from_a_graphed_run_resumes_without_graphs(train_slice):
 
 
 def _trainer(train_slice, graphs: bool, **overrides) -> Trainer:
-    config = tiny_config(**{"optim.steps": 8, "optim.batch_size": 32, **overrides})
-    return Trainer(config, train_slice, device="cuda", cuda_graphs=graphs, progress=False)
+    runtime = {"runtime.device": "cuda", "runtime.cuda_graphs": "on" if graphs else "off"}
+    config = tiny_config(**{"optim.steps": 8, "optim.batch_size": 32, **runtime, **overrides})
+    return Trainer(config, train_slice, progress=False)
 
 
 @cuda
@@ -132,8 +134,8 @@ def test_every_preset_network_trains_the_same_graphed(preset, monkeypatch):
     config = resolve_config(preset, None, overrides if preset in FOLDER_PRESETS else overrides[:3])
     model = config.model
     images = torch.randint(0, 256, (32, model.image_channels, model.image_size, model.image_size), dtype=torch.uint8)
-    eager = Trainer(config, images, device="cuda", cuda_graphs=False, progress=False)
-    graphed = Trainer(config, images, device="cuda", cuda_graphs=True, progress=False)
+    eager = Trainer(config.replace(**{"runtime.device": "cuda", "runtime.cuda_graphs": "off"}), images, progress=False)
+    graphed = Trainer(config.replace(**{"runtime.device": "cuda", "runtime.cuda_graphs": "on"}), images, progress=False)
     for step in range(6):
         latent = eager.spec.sample(8, eager.latent_rng, "cuda")
         real = eager.batches.batch(step)
@@ -153,13 +155,12 @@ def test_a_replay_refuses_another_batch_size(train_slice):
 
 @cuda
 def test_graphed_bf16_fit_logs_and_resumes(train_slice, tmp_path):
-    config = tiny_config(**{"optim.steps": 12, "optim.batch_size": 32})
-    first = Trainer(config, train_slice, run_dir=tmp_path, device="cuda", precision="bf16", cuda_graphs=True)
+    runtime = {"runtime.device": "cuda", "runtime.precision": "bf16", "runtime.cuda_graphs": "on"}
+    config = tiny_config(**{"optim.steps": 12, "optim.batch_size": 32, **runtime})
+    first = Trainer(config, train_slice, run_dir=tmp_path)
     assert first.fit() and first._graphed.captured
     snapshot = first.snapshot()
-    longer = Trainer(
-        config.replace(**{"optim.steps": 20}), train_slice, device="cuda", precision="bf16", cuda_graphs=True
-    )
+    longer = Trainer(config.replace(**{"optim.steps": 20}), train_slice)
     longer.restore(snapshot)
     assert not longer._graphed.captured  # restored optimiser state: captured again before replaying
     assert longer.fit() and longer.step == 20 and longer._graphed.captured
@@ -170,6 +171,8 @@ def test_graphed_bf16_fit_logs_and_resumes(train_slice, tmp_path):
 @cuda
 @pytest.mark.slow
 def test_compiled_training_runs_on_cuda(train_slice):
-    trainer = Trainer(tiny_config(**{"optim.batch_size": 32}), train_slice, device="cuda", compile=True)
+    trainer = Trainer(
+        tiny_config(**{"optim.batch_size": 32, "runtime.device": "cuda", "runtime.compile": True}), train_slice
+    )
     assert trainer.fit()
     assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())

@@ -2,10 +2,11 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from infogan.data.batches import InMemoryBatches
 from infogan.latent import LatentSpec
 from infogan.losses import info_terms
 from infogan.models import build_networks
-from infogan.trainer import InMemoryBatches, Trainer
+from infogan.trainer import Trainer
 from infogan.training import (
     StepContext,
     build_optimizers,
@@ -150,7 +151,7 @@ def test_bf16_step_keeps_float32_weights_and_stays_close_to_float32(train_slice)
     config = tiny_config(**{"optim.batch_size": 32})
     runs = {}
     for precision in ("fp32", "bf16"):
-        trainer = Trainer(config, train_slice, precision=precision)
+        trainer = Trainer(config.replace(**{"runtime.precision": precision}), train_slice)
         latent = trainer.spec.sample(32, torch.Generator().manual_seed(3))
         fake = trainer.generator(trainer.spec.to_input(latent))
         with trainer._context.autocast():
@@ -166,7 +167,7 @@ def test_bf16_step_keeps_float32_weights_and_stays_close_to_float32(train_slice)
 
 def test_bf16_training_raises_the_information_bound(train_slice):
     config = tiny_config(**{"optim.steps": 40, "optim.batch_size": 32})
-    trainer = Trainer(config, train_slice, precision="bf16")
+    trainer = Trainer(config.replace(**{"runtime.precision": "bf16"}), train_slice)
     trainer.fit()
     last = train_step(trainer._context, trainer.batches.batch(40), trainer.spec.sample(32))
     assert last[stat_names(trainer.spec, trainer.config.loss).index("mi_c1")] > 1.0
@@ -175,8 +176,8 @@ def test_bf16_training_raises_the_information_bound(train_slice):
 def test_unknown_precision_is_refused(train_slice):
     from infogan.errors import InfoGANError
 
-    with pytest.raises(InfoGANError, match="precision is 'fp16'; choose one of fp32, bf16"):
-        Trainer(tiny_config(), train_slice, precision="fp16")
+    with pytest.raises(InfoGANError, match="runtime.precision is 'fp16'; choose one of fp32, bf16"):
+        tiny_config(**{"runtime.precision": "fp16"})
 
 
 @pytest.mark.slow
@@ -185,7 +186,7 @@ def test_compiled_training_checkpoints_like_the_plain_modules(train_slice, tmp_p
     import infogan
 
     config = tiny_config(**{"optim.steps": 4})
-    trainer = Trainer(config, train_slice, run_dir=tmp_path / "run", compile=True)
+    trainer = Trainer(config.replace(**{"runtime.compile": True}), train_slice, run_dir=tmp_path / "run")
     trainer.fit()
     plain = Trainer(config, train_slice)
     assert list(trainer.generator.state_dict()) == list(plain.generator.state_dict())

@@ -8,6 +8,7 @@ the resolved config. An export holds the networks and the config only.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+from torch import nn
 
 from .config import Config, config_from_dict
 from .errors import InfoGANError
-from .fileio import atomic_write
+from .fileio import write_bytes_atomically
 
 FORMAT = "infogan"
 VERSION = 1
@@ -38,7 +40,8 @@ class Snapshot:
 
 
 def save_snapshot(path: str | Path, snapshot: Snapshot) -> None:
-    """Write `snapshot` atomically: a temporary file, flushed to disk, then renamed over `path`."""
+    """Write `snapshot` atomically: the bytes go to a temporary file of our own naming (see
+    `infogan.fileio`), flushed to disk, then renamed over `path`."""
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {
@@ -57,11 +60,12 @@ def save_snapshot(path: str | Path, snapshot: Snapshot) -> None:
     for name, state in snapshot.rng.items():
         tensors[f"rng.{name}"] = state.cpu().contiguous()
     try:
-        with atomic_write(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"infogan": json.dumps(meta)})
-    except OSError as exc:
+        payload = save(tensors, metadata={"infogan": json.dumps(meta)})
+        write_bytes_atomically(path, payload)
+    except (OSError, SafetensorError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
         raise InfoGANError(
-            f"cannot write {path}: {exc.strerror or exc}; free disk space or choose a writable folder "
+            f"cannot write {path}: {reason}; free disk space or choose a writable folder "
             "(the previous checkpoint is intact)"
         ) from None
 
@@ -77,37 +81,53 @@ def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torc
     return {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def load_snapshot(path: str | Path, device: str | torch.device = "cpu") -> Snapshot:
-    """Read a checkpoint or export written by `save_snapshot`, with clear errors for other files."""
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read a checkpoint or export written by `save_snapshot` (onto the CPU), with clear errors
+    for other files and for metadata that is not what `save_snapshot` writes."""
     path = Path(path)
     if not path.is_file():
         raise InfoGANError(f"checkpoint {path} does not exist")
     try:
-        with safe_open(str(path), framework="pt", device=str(device)) as handle:
-            raw_meta = (handle.metadata() or {}).get("infogan")
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            meta = _parse_meta((handle.metadata() or {}).get("infogan"), path)
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise InfoGANError(
             f"{path} is not a readable safetensors file ({exc}); it is damaged or not a checkpoint"
         ) from None
-    meta = _parse_meta(raw_meta, path)
     networks: dict[str, dict[str, torch.Tensor]] = {}
     optim_tensors: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
     rng: dict[str, torch.Tensor] = {}
     for key, value in tensors.items():
         group, _, rest = key.partition(".")
-        if group == "net":
+        if group == "net" and "." in rest:
             net, _, name = rest.partition(".")
             networks.setdefault(net, {})[name] = value
-        elif group == "optim":
+        elif group == "optim" and rest.count(".") >= 2:
             opt, index, name = rest.split(".", 2)
             optim_tensors.setdefault(opt, {}).setdefault(index, {})[name] = value
         elif group == "rng":
-            rng[rest] = value.cpu()
-    optimizers = {
-        name: _unflatten_optimizer(info, optim_tensors.get(name, {})) for name, info in meta["optimizers"].items()
-    }
+            rng[rest] = value
+        else:
+            raise InfoGANError(f"{path} holds a tensor {key!r} that no infogan checkpoint has; it is not one of ours")
+    try:
+        optimizers = {
+            name: _unflatten_optimizer(info, optim_tensors.get(name, {})) for name, info in meta["optimizers"].items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InfoGANError(f"{path} has damaged optimiser metadata; it cannot be resumed") from None
+    _check_rng(rng, meta["kind"], path)
     return Snapshot(meta["kind"], meta["config"], meta["step"], networks, optimizers, rng)
+
+
+def is_readable(path: Path) -> bool:
+    """Whether `path` opens as an infogan checkpoint (header and metadata; tensors not read)."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            _parse_meta((handle.metadata() or {}).get("infogan"), path)
+    except (InfoGANError, SafetensorError, OSError, ValueError, RuntimeError):
+        return False
+    return True
 
 
 def _parse_meta(raw: str | None, path: Path) -> dict[str, Any]:
@@ -119,8 +139,43 @@ def _parse_meta(raw: str | None, path: Path) -> dict[str, Any]:
         raise InfoGANError(f"{path} is a safetensors file but not an infogan checkpoint or export")
     if meta.get("version") != VERSION:
         raise InfoGANError(f"{path} has checkpoint version {meta.get('version')}; this infogan reads {VERSION}")
-    meta["config"] = config_from_dict(meta["config"])
+    problem = _meta_problem(meta)
+    if problem:
+        raise InfoGANError(f"{path} has damaged metadata: {problem}; it was not written by this infogan")
+    try:
+        meta["config"] = config_from_dict(meta["config"])
+    except InfoGANError as exc:
+        raise InfoGANError(f"{path} holds a config this infogan cannot use: {exc}") from None
     return meta
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with the metadata's fields, or None."""
+    if meta.get("kind") not in ("checkpoint", "export"):
+        return f"kind is {meta.get('kind')!r}, not 'checkpoint' or 'export'"
+    step = meta.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"step is {step!r}, not a whole number 0 or more"
+    if not isinstance(meta.get("config"), dict):
+        return "there is no config"
+    optimizers = meta.get("optimizers")
+    if not isinstance(optimizers, dict) or (meta["kind"] == "checkpoint" and not optimizers):
+        return "there is no optimiser state"
+    for name, info in optimizers.items():
+        if not isinstance(info, dict) or not isinstance(info.get("param_groups"), list):
+            return f"optimiser {name!r} has no parameter groups"
+        if not isinstance(info.get("scalars"), dict):
+            return f"optimiser {name!r} has no scalar state"
+    return None
+
+
+def _check_rng(rng: dict[str, torch.Tensor], kind: str, path: Path) -> None:
+    if kind != "checkpoint":
+        return
+    state = rng.get("latent")
+    if state is None or state.dtype != torch.uint8 or state.ndim != 1:
+        got = "missing" if state is None else f"{state.dtype} of shape {tuple(state.shape)}"
+        raise InfoGANError(f"{path} has a damaged random-generator state ({got}, expected uint8 bytes)")
 
 
 def _unflatten_optimizer(info: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any]:
@@ -152,7 +207,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return paths[-1]
 
 
-def load_latest_valid(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Snapshot, Path]:
+def load_latest_valid(run_dir: str | Path) -> tuple[Snapshot, Path]:
     """The newest checkpoint of a run that loads; damaged ones are skipped with a warning."""
     paths = checkpoint_paths(run_dir)
     if not paths:
@@ -160,7 +215,7 @@ def load_latest_valid(run_dir: str | Path, device: str | torch.device = "cpu") -
     problems = []
     for path in reversed(paths):
         try:
-            snapshot = load_snapshot(path, device)
+            snapshot = load_snapshot(path)
         except InfoGANError as exc:
             problems.append(str(exc))
             print(f"warning: skipping {path.name}: {exc}", file=sys.stderr)
@@ -169,19 +224,84 @@ def load_latest_valid(run_dir: str | Path, device: str | torch.device = "cpu") -
     raise InfoGANError(f"no checkpoint of {run_dir} can be loaded:\n  " + "\n  ".join(problems))
 
 
-def remove_partial_files(run_dir: str | Path) -> None:
-    """Delete temporary files left by a checkpoint write that was killed midway."""
-    for leftover in Path(run_dir, "checkpoints").glob(".step-*.part"):
-        leftover.unlink(missing_ok=True)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> Snapshot:
+def load_model(path: str | Path) -> Snapshot:
     """The snapshot behind a run directory (newest valid checkpoint), an export folder or a file."""
     path = Path(path)
     if path.is_file():
-        return load_snapshot(path, device)
+        return load_snapshot(path)
     if (path / "model.safetensors").is_file():
-        return load_snapshot(path / "model.safetensors", device)
+        return load_snapshot(path / "model.safetensors")
     if path.is_dir():
-        return load_latest_valid(path, device)[0]
+        return load_latest_valid(path)[0]
     raise InfoGANError(f"{path} does not exist; give a run directory, an export directory or a .safetensors file")
+
+
+# -- loading into networks and optimisers, after checking every tensor -----------------------
+
+
+def load_networks(modules: dict[str, nn.Module], networks: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Load weights into `modules` once every tensor's name, shape and dtype fits them.
+
+    Weights of another dtype are refused rather than cast.
+    """
+    for name, module in modules.items():
+        state = networks.get(name)
+        if state is None:
+            raise InfoGANError(f"the file holds no {name} weights")
+        expected = module.state_dict()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise InfoGANError(
+                f"the {name} weights do not fit the network their config describes "
+                f"(missing: {', '.join(missing[:3]) or 'none'}; unexpected: {', '.join(unexpected[:3]) or 'none'})"
+            )
+        for key, tensor in expected.items():
+            _check_tensor(state[key], tuple(tensor.shape), tensor.dtype, f"{name} weight {key}")
+        module.load_state_dict(state)
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any], name: str) -> None:
+    """Load an optimiser state once its groups, hyperparameters and per-parameter tensors fit."""
+    groups, saved_groups = optimizer.param_groups, state["param_groups"]
+    if len(groups) != len(saved_groups):
+        raise InfoGANError(f"optimiser {name}: {len(saved_groups)} parameter groups saved, {len(groups)} expected")
+    params = []
+    for group, saved in zip(groups, saved_groups):
+        if not isinstance(saved, dict) or len(saved.get("params", ())) != len(group["params"]):
+            raise InfoGANError(f"optimiser {name}: the saved parameter groups do not match the networks")
+        for key, value in group.items():
+            if key != "params" and not _same_kind(value, saved.get(key)):
+                raise InfoGANError(f"optimiser {name}: {key} is {saved.get(key)!r}, expected a value like {value!r}")
+        params += group["params"]
+    for index, entries in state["state"].items():
+        if not 0 <= index < len(params):
+            raise InfoGANError(f"optimiser {name}: state for parameter {index}, but there are {len(params)}")
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor) and value.ndim > 0:
+                param = params[index]
+                _check_tensor(value, tuple(param.shape), param.dtype, f"optimiser {name} {key} of parameter {index}")
+            elif isinstance(value, torch.Tensor) and not value.is_floating_point():
+                raise InfoGANError(f"optimiser {name}: {key} of parameter {index} is {value.dtype}, not a float")
+    optimizer.load_state_dict(state)
+
+
+def _check_tensor(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, what: str) -> None:
+    if tuple(tensor.shape) != shape:
+        raise InfoGANError(f"{what} has shape {tuple(tensor.shape)}, the model needs {shape}")
+    if tensor.dtype != dtype:
+        raise InfoGANError(f"{what} is stored as {tensor.dtype}, the model uses {dtype}; weights are never cast")
+
+
+def _same_kind(expected: Any, value: Any) -> bool:
+    """Whether a saved hyperparameter has the type of the current one (a number, a flag, a pair)."""
+    if isinstance(expected, bool) or expected is None:
+        return isinstance(value, bool) or value is None
+    if isinstance(expected, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(expected, tuple):
+        return (
+            isinstance(value, tuple)
+            and len(value) == len(expected)
+            and all(_same_kind(e, v) for e, v in zip(expected, value))
+        )
+    return True

@@ -7,6 +7,8 @@ import contextlib
 import csv
 import io
 import json
+import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -14,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
 from .api import InfoGAN, load
-from .config import Config, parse_override, preset_names, resolve_config
+from .config import parse_override, preset_names
 from .data import has_labels, load_evaluation_set, load_training_images
 from .errors import InfoGANError
 from .evaluation import evaluate, mutual_information_gap
@@ -24,8 +25,9 @@ from .fileio import write_bytes_atomically
 from .images import read_inputs
 from .latent import traversal_latents
 from .memory import reuse_freed_memory
-from .trainer import Trainer, check_resumable
-from .training import PRECISIONS
+from .rundir import RunDirectory, breaks_bit_identity, training_config
+from .runtime import NONFINITE_POLICIES, PRECISIONS
+from .trainer import Trainer
 from .visualize import grid, save_image_atomically, stack_panels
 
 
@@ -33,15 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "threads", None):
+        if getattr(args, "threads", None) and args.command != "train":  # train takes them from the run
             torch.set_num_threads(args.threads)
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at exit
+        return status
     except InfoGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `infogan evaluate RUN | head -3`)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,8 +79,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N]")
+def _common(parser: argparse.ArgumentParser, device_default: str | None = "auto") -> None:
+    parser.add_argument("--device", default=device_default, help="auto (GPU when present), cpu or cuda[:N]")
     parser.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch (default: its own)")
 
 
@@ -105,81 +113,91 @@ def _add_train(commands) -> None:
     )
     p.add_argument(
         "--on-nonfinite",
-        choices=("stop", "rollback"),
-        default="stop",
-        help="on NaN or infinity: stop (the last good checkpoint stays), or roll back to it with halved "
-        "learning rates and carry on",
+        choices=NONFINITE_POLICIES,
+        help="on NaN or infinity: stop (the last good checkpoint stays; the default), or roll back to it with "
+        "halved learning rates and carry on",
     )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="fp32",
-        help="bf16: forward passes under bfloat16 autocast (faster where the hardware has bfloat16 "
-        "units; weights, optimiser and losses stay float32)",
+        help="fp32 (the default) or bf16: forward passes under bfloat16 autocast (faster where the hardware has "
+        "bfloat16 units; weights, optimiser and losses stay float32)",
     )
-    p.add_argument("--compile", action="store_true", help="compile the networks with torch.compile (first steps slow)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile the networks with torch.compile (first steps slow)",
+    )
     p.add_argument(
         "--cuda-graphs",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="record one training step as a CUDA graph and replay it every step (no kernel-launch "
-        "overhead: the MNIST networks train 5x faster on an H200). Default: on with a CUDA GPU, "
-        "unless --compile",
+        "overhead). Default: on with a CUDA GPU, unless --compile",
     )
-    _common(p)
+    _common(p, device_default=None)
     p.set_defaults(handler=cmd_train)
 
 
-def _train_config(args) -> tuple[Config, ckpt.Snapshot | None]:
-    overrides = list(args.overrides)
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.max_steps is not None:
-        overrides.append(f"optim.steps={args.max_steps}")
-    if not args.resume:
-        if args.out is not None and ckpt.checkpoint_paths(args.out):
-            raise InfoGANError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
-        return resolve_config(args.preset or ("mnist" if args.config is None else None), args.config, overrides), None
-    snapshot, _ = ckpt.load_latest_valid(args.out)
-    config = snapshot.config
-    if args.preset or args.config:  # the preset or file with this command's overrides must match the run
-        config = resolve_config(args.preset, args.config, overrides)
-        check_resumable(snapshot.config, config)
-        return config, snapshot
-    return config.replace(**dict(parse_override(text) for text in overrides)), snapshot
+def _runtime_flags(args) -> dict:
+    """The runtime settings given on the command line (the rest come from the run or the defaults)."""
+    flags = {
+        "device": args.device,
+        "precision": args.precision,
+        "compile": args.compile,
+        "cuda_graphs": None if args.cuda_graphs is None else ("on" if args.cuda_graphs else "off"),
+        "threads": args.threads,
+        "data_dir": None if args.data_dir is None else str(args.data_dir.resolve()),
+        "on_nonfinite": args.on_nonfinite,
+    }
+    if not args.resume and args.threads is None:
+        flags["threads"] = torch.get_num_threads()  # recorded, so a resume uses the same count
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 def cmd_train(args) -> int:
     if args.out is None and not (args.dry_run and not args.resume):
         raise InfoGANError("infogan train needs --out RUN_DIR, the run directory to write (or to --resume)")
-    config, snapshot = _train_config(args)
+    run = None if args.out is None else RunDirectory(args.out)
+    if run is not None and args.resume and not args.dry_run and args.out.is_dir():
+        run.lock()  # before the checkpoint is read, so a run in use is refused at once
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.max_steps is not None:
+        overrides.append(f"optim.steps={args.max_steps}")
+    config, snapshot = training_config(run, args.resume, args.preset, args.config, overrides, _runtime_flags(args))
     if args.dry_run:
         import yaml
 
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    images = load_training_images(config.data, config.model, args.data_dir)
+    if snapshot is not None:
+        for change in breaks_bit_identity(snapshot.config, config):
+            print(
+                f"note: {change} differs from the run so far; it will not be bit-identical to an uninterrupted run",
+                file=sys.stderr,
+            )
+    if config.runtime.threads:
+        torch.set_num_threads(config.runtime.threads)
+    images = load_training_images(config.data, config.model, config.runtime.data_dir or None)
+    if not run.locked:  # a new run: its folder is made once the config and the data are known to be good
+        run.lock()
+        if run.has_run():
+            raise InfoGANError(f"{run.path} already holds a run; pass --resume to continue it or choose another --out")
     progress = None if args.progress == "auto" else args.progress == "bar"
     reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.memory)
-    trainer = Trainer(
-        config,
-        images,
-        run_dir=args.out,
-        device=args.device,
-        progress=progress,
-        precision=args.precision,
-        compile=args.compile,
-        cuda_graphs=args.cuda_graphs,
-    )
+    trainer = Trainer(config, images, run_dir=run, progress=progress)
     if snapshot is not None:
         trainer.restore(snapshot)
         print(f"resuming {args.out} at step {trainer.step}", file=sys.stderr)
     with _stop_on_signals(trainer):
-        completed = trainer.fit(on_nonfinite=args.on_nonfinite)
+        completed = trainer.fit()
     if not completed:
         print(
             f"\nstopped at step {trainer.step}; a checkpoint was saved. Continue with:\n"
-            f"  infogan train --resume --out {args.out}",
+            f"  infogan train --resume --out {shlex.quote(str(args.out))}",
             file=sys.stderr,
         )
         return 130
@@ -324,6 +342,8 @@ def cmd_sample(args) -> int:
 
 def _parse_code(text: str) -> tuple[str, float]:
     name, value = parse_override(text)
+    with contextlib.suppress(TypeError, ValueError):
+        value = float(value) if isinstance(value, str) else value  # YAML reads nan, 1e-3 as text
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise InfoGANError(f"--code {text!r} must look like NAME=NUMBER, e.g. c1=3 or c2=-1.5")
     return name, value
@@ -408,12 +428,13 @@ def _add_export(commands) -> None:
     p = commands.add_parser("export", help="write model.safetensors and config.json (no pickle)")
     p.add_argument("model", type=Path)
     p.add_argument("--out", required=True, type=Path, help="folder to write")
+    p.add_argument("--force", action="store_true", help="overwrite an export already in the folder")
     _common(p)
     p.set_defaults(handler=cmd_export)
 
 
 def cmd_export(args) -> int:
-    folder = _load(args).export(args.out)
+    folder = _load(args).export(args.out, overwrite=args.force)
     print(f"wrote {folder}/model.safetensors and {folder}/config.json")
     return 0
 
@@ -440,10 +461,7 @@ def cmd_curves(args) -> int:
 
 
 def _load(args) -> InfoGAN:
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load(args.model, device)
+    return load(args.model, args.device)
 
 
 def _write_bytes(path: Path, payload: bytes) -> None:

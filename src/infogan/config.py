@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 import tomllib
 import types
 import typing
@@ -20,6 +21,8 @@ from typing import Any
 import yaml
 
 from .errors import InfoGANError
+from .fileio import write_bytes_atomically
+from .runtime import RuntimeConfig
 
 ADVERSARIAL_LOSSES = ("nonsaturating", "least_squares")
 CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
@@ -36,7 +39,7 @@ def _require(condition: bool, key: str, message: str) -> None:
 
 
 def _require_choice(value: str, choices: tuple[str, ...], key: str) -> None:
-    _require(value in choices, key, f"is {value!r}; choose one of {', '.join(choices)}")
+    _require(value in choices, key, f"is {_show(value)}; choose one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,9 @@ class LossConfig:
         _require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
         _require_choice(self.continuous_info, CONTINUOUS_INFO_LOSSES, "loss.continuous_info")
         _require_choice(self.info_update, INFO_UPDATES, "loss.info_update")
-        _require(self.lambda_categorical >= 0, "loss.lambda_categorical", "must be 0 or more")
-        _require(self.lambda_continuous >= 0, "loss.lambda_continuous", "must be 0 or more")
-        _require(all(w >= 0 for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
+        _require(0 <= self.lambda_categorical < math.inf, "loss.lambda_categorical", "must be 0 or more")
+        _require(0 <= self.lambda_continuous < math.inf, "loss.lambda_continuous", "must be 0 or more")
+        _require(all(0 <= w < math.inf for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
         _require(0 <= self.lambda_augmented < math.inf, "loss.lambda_augmented", "must be 0 or more")
         _require(0 <= self.augment_degrees <= 180, "loss.augment_degrees", "must be between 0 and 180")
         _require(0 <= self.augment_shift < math.inf, "loss.augment_shift", "must be 0 or more (pixels)")
@@ -209,6 +212,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
         n_codes = len(self.latent.categorical) + self.latent.continuous
@@ -246,10 +250,11 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise InfoGANError(f"config: {where} must be a mapping of keys to values")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted((key for key in data if key not in known), key=str)
     if unknown:
         raise InfoGANError(
-            f"config: unknown key {prefix}{unknown[0]!s}; keys allowed at {where}: " + ", ".join(sorted(known))
+            f"config: unknown key {prefix}{_show(str(unknown[0]))[1:-1]}; keys allowed at {where}: "
+            + ", ".join(sorted(known))
         )
     values = {name: _coerce(hints[name], data[name], prefix + name) for name in data}
     return cls(**values)
@@ -265,27 +270,47 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             value = [value]
         if not isinstance(value, (list, tuple)):
             kind = "whole numbers" if item is int else "numbers"
-            raise InfoGANError(f"config: {key} must be a list of {kind}, got {value!r}")
+            raise InfoGANError(f"config: {key} must be a list of {kind}, got {_show(value)}")
         return tuple(_coerce(item, v, key) for v in value)
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type {hint}")  # programming error, not user input
     if hint is bool:
         if not isinstance(value, bool):
-            raise InfoGANError(f"config: {key} must be true or false, got {value!r}")
+            raise InfoGANError(f"config: {key} must be true or false, got {_show(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InfoGANError(f"config: {key} must be a whole number, got {value!r}")
+            raise InfoGANError(f"config: {key} must be a whole number, got {_show(value)}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            value = _float_from_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InfoGANError(f"config: {key} must be a number, got {value!r}")
+            raise InfoGANError(f"config: {key} must be a number, got {_show(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise InfoGANError(f"config: {key} must be text, got {value!r}")
+            raise InfoGANError(f"config: {key} must be text, got {_show(value)}")
         return value
     raise TypeError(f"unsupported config type {hint}")
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
+
+
+def _show(value: Any) -> str:
+    """A short repr for error messages: a value from a hostile file can be huge (or, through YAML
+    aliases, nested exponentially), so it is never printed whole."""
+    return _SHORT.repr(value)
+
+
+def _float_from_text(text: str) -> float | str:
+    """Text that Python reads as a float (YAML 1.1 reads `2e-4` as text), else the text itself."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        return text
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
@@ -381,5 +406,5 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    """Write the resolved config as YAML (atomically: complete or not at all)."""
+    write_bytes_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False).encode("utf-8"))

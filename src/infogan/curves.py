@@ -3,26 +3,22 @@ against its ceiling H(c), the continuous codes' losses, and the adversarial game
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .config import Config
 from .errors import InfoGANError
 from .fileio import atomic_write
 from .latent import LatentSpec
+from .rundir import read_jsonl
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a metrics.jsonl file, with a clear error when it is missing or damaged."""
+    """The records of a metrics.jsonl file, with a clear error when it is missing or damaged
+    (a cut-off last line, as a run being written or killed leaves, is left out)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InfoGANError(f"cannot read {path}: {exc.strerror or exc}; is this a run directory?") from None
-    try:
-        records = [json.loads(line) for line in lines if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InfoGANError(f"{path} is damaged at line {exc.lineno}: {exc.msg}") from None
+    if not path.is_file():
+        raise InfoGANError(f"cannot read {path}: it does not exist; is this a run directory?")
+    records, _ = read_jsonl(path)
     if not records:
         raise InfoGANError(f"{path} has no entries yet; train for at least logging.log_every steps")
     return records

@@ -107,6 +107,8 @@ class LatentSpec:
         continuous = latent.continuous.clone()
         for name, value in codes.items():
             kind, index = self.locate(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InfoGANError(f"code {name} must be a finite number; got {value!r}")
             if kind == "categorical":
                 k = self.categorical[index]
                 if int(value) != value or not 0 <= value < k:
@@ -150,6 +152,8 @@ def traversal_latents(
     first categorical code to r (so rows run over its values), otherwise rows are random draws.
     """
     kind, index = spec.locate(code)
+    if not all(math.isfinite(v) for v in value_range):
+        raise InfoGANError(f"the traversal range must be two finite numbers; got {value_range}")
     if kind == "categorical":
         columns = spec.categorical[index]
     elif spec.categorical:

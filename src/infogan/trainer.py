@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,12 +11,15 @@ import torch
 
 from . import checkpoint as ckpt
 from .augment import draw_transforms
-from .config import Config, save_config
+from .config import Config
+from .data.batches import InMemoryBatches
 from .errors import InfoGANError
 from .graphed import GraphedStep
 from .latent import Latent, LatentSpec, traversal_latents
 from .models import build_networks
-from .training import PRECISIONS, StepContext, build_optimizers, stat_names, train_step
+from .rundir import RunDirectory, check_resumable
+from .runtime import resolve_device, use_cuda_graphs
+from .training import StepContext, build_optimizers, stat_names, train_step
 from .visualize import save_grid, to_unit_range
 
 Callback = Callable[["Trainer"], None]
@@ -33,7 +35,8 @@ def diverged_message(what: str, step: int) -> str:
     return (
         f"training diverged: {what} became NaN or infinite by step {step}. "
         "The last good checkpoint is kept; resume from it with lower learning rates "
-        "(e.g. --set optim.lr_d=0.0001 --set optim.lr_g=0.0005) or train with --on-nonfinite rollback"
+        "(infogan train --resume --out RUN_DIR --set optim.lr_d=0.0001 --set optim.lr_g=0.0005) "
+        "or with --on-nonfinite rollback"
     )
 
 
@@ -68,101 +71,35 @@ class StatsWindow:
         return values
 
 
-class InMemoryBatches:
-    """Batches drawn from in-memory images, in an order that depends only on (seed, step).
-
-    `images` is a uint8 tensor (N, C, H, W), moved to `device` once, or any object with
-    `len()` and `gather(rows) -> uint8 tensor` (such as bit-packed dSprites, unpacked per batch).
-    Each epoch is a fresh permutation drawn from a generator seeded by the seed and the epoch,
-    so a resumed run sees exactly the batches an uninterrupted one would.
-    """
-
-    def __init__(
-        self,
-        images,
-        batch_size: int,
-        seed: int,
-        image_range: tuple[float, float],
-        device: str | torch.device = "cpu",
-    ):
-        device = torch.device(device)
-        if isinstance(images, torch.Tensor):
-            if images.dtype != torch.uint8 or images.ndim != 4:
-                raise InfoGANError("training images must be a uint8 tensor of shape (N, C, H, W)")
-            stored = images.to(device)
-            self._gather = lambda rows: stored.index_select(0, rows)
-            self._order_device = device
-        else:
-            self._gather = lambda rows: images.gather(rows).to(device)
-            self._order_device = torch.device("cpu")
-        self.count = len(images)
-        if self.count < batch_size:
-            raise InfoGANError(
-                f"the data set has {self.count} images, fewer than the batch size {batch_size}; "
-                "lower optim.batch_size or use more images"
-            )
-        self.batch_size = batch_size
-        self.seed = seed
-        self.low, self.high = image_range
-        self.per_epoch = self.count // batch_size
-        self._epoch = -1
-        self._order = torch.empty(0, dtype=torch.long)
-
-    def batch(self, step: int) -> torch.Tensor:
-        epoch, index = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._order = torch.randperm(self.count, generator=rng).to(self._order_device)
-            self._epoch = epoch
-        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        pixels = self._gather(rows).float()
-        return pixels * ((self.high - self.low) / 255.0) + self.low
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InfoGANError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
-    return device
-
-
 class Trainer:
     """Owns the networks, optimisers and RNG of one run and trains them step by step.
 
-    With a `run_dir` it writes the resolved config, a JSON-lines metrics log, progress images
-    and checkpoints there; without one it only trains (useful from Python and in tests).
-    `precision="bf16"` trains under bfloat16 autocast, `compile=True` compiles the networks, and
-    on a CUDA device each step is replayed from a CUDA graph unless `cuda_graphs=False` (or
-    `compile`); `cuda_graphs=True` elsewhere is an error.
+    With a `run_dir` (a path or a `RunDirectory`) it writes there through the run directory:
+    the resolved config, the metrics log, progress images and checkpoints, under the run's
+    lock; without one it only trains (useful from Python and in tests). How it runs (device,
+    bf16, compile, CUDA graphs, what to do on NaN) is `config.runtime`.
     """
 
     def __init__(
         self,
         config: Config,
         images: torch.Tensor,
-        run_dir: str | Path | None = None,
-        device: str | torch.device = "cpu",
+        run_dir: str | Path | RunDirectory | None = None,
         progress: bool | None = None,
-        precision: str = "fp32",
-        compile: bool = False,
-        cuda_graphs: bool | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise InfoGANError(f"precision is {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.config = config
-        self.device = _resolve_device(device)
-        cuda_graphs = self.cuda_graphs = _use_cuda_graphs(cuda_graphs, compile, self.device)
+        runtime = config.runtime
+        self.device = resolve_device(runtime.device)
+        cuda_graphs = self.cuda_graphs = use_cuda_graphs(runtime.cuda_graphs, runtime.compile, self.device)
         self.spec = LatentSpec.from_config(config.latent)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run = run_dir if isinstance(run_dir, RunDirectory) or run_dir is None else RunDirectory(run_dir)
         self.progress = sys.stderr.isatty() if progress is None else progress
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             generator, discriminator = build_networks(config.model, self.spec)
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
-        if compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
+        if runtime.compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
             options = _compile_options(self.device)
             self.generator.compile(options=options)
             self.discriminator.compile(options=options)
@@ -174,12 +111,22 @@ class Trainer:
         self.step = 0
         self.rollbacks = 0
         self.stop_requested = False
+        self._changes: list[str] = []  # what a resume changed, for the run's history
         self._context = StepContext(
-            config, self.spec, self.generator, self.discriminator, self.optimizers, precision, graph_safe=cuda_graphs
+            config,
+            self.spec,
+            self.generator,
+            self.discriminator,
+            self.optimizers,
+            runtime.precision,
+            graph_safe=cuda_graphs,
         )
         self._graphed = GraphedStep(self._context) if cuda_graphs else None
         self._fixed = self._fixed_latents()
-        self._writer = None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.run is None else self.run.path
 
     # -- state -----------------------------------------------------------------------------
 
@@ -194,39 +141,54 @@ class Trainer:
         )
 
     def restore(self, snapshot: ckpt.Snapshot) -> None:
-        """Load networks, optimisers, RNG state and step from a checkpoint of a compatible run."""
-        check_resumable(snapshot.config, self.config)
+        """Load networks, optimisers, RNG state and step from a checkpoint of a compatible run.
+
+        Learning rates in this run's config that differ from the checkpoint's config replace the
+        optimisers' rates (else the saved rates stay, halved ones after a rollback included).
+        """
         if snapshot.kind != "checkpoint":
             raise InfoGANError("an exported model holds no optimiser state; resume from a run's checkpoint")
+        self._changes = check_resumable(snapshot.config, self.config)
+        ckpt.load_networks({"generator": self.generator, "discriminator": self.discriminator}, snapshot.networks)
+        for name, opt in self.optimizers.named().items():
+            if name not in snapshot.optimizers:
+                raise InfoGANError(f"the checkpoint holds no state for optimiser {name}; it cannot be resumed")
+            ckpt.load_optimizer(opt, snapshot.optimizers[name], name)
+            for group in opt.param_groups:  # how this run steps, not how the saving run did
+                group["capturable"] = self.cuda_graphs
+        self._apply_changed_learning_rates(snapshot.config)
         try:
-            self.generator.load_state_dict(snapshot.networks["generator"])
-            self.discriminator.load_state_dict(snapshot.networks["discriminator"])
-            for name, opt in self.optimizers.named().items():
-                opt.load_state_dict(snapshot.optimizers[name])
-                for group in opt.param_groups:  # how this run steps, not how the saving run did
-                    group["capturable"] = self.cuda_graphs
             self.latent_rng.set_state(snapshot.rng["latent"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise InfoGANError(f"the checkpoint does not fit the model its config describes: {exc}") from None
+        except (KeyError, RuntimeError) as exc:
+            raise InfoGANError(f"the checkpoint's random-generator state cannot be used: {exc}") from None
         self.step = snapshot.step
         if self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
             self._graphed.reset()
 
+    def _apply_changed_learning_rates(self, saved: Config) -> None:
+        rates = {"d": "lr_d", "g": "lr_g", "info": "lr_info"}
+        for name, opt in self.optimizers.named().items():
+            key = rates[name]
+            new = getattr(self.config.optim, key)
+            if new != getattr(saved.optim, key):
+                for group in opt.param_groups:
+                    group["lr"] = new
+                print(f"optim.{key} changed on resume: {getattr(saved.optim, key)} -> {new}", file=sys.stderr)
+
     def save_checkpoint(self) -> Path:
         """Write a checkpoint for the current step and keep only the newest few.
 
-        Weights that are not finite are never written: the last good checkpoint stays newest.
+        Weights or batch-norm statistics that are not finite are never written: the last good
+        checkpoint stays newest.
         """
-        assert self.run_dir is not None
+        assert self.run is not None
         for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
-            for name, param in net.named_parameters():
-                if not torch.isfinite(param).all():
-                    raise NonFiniteError(diverged_message(f"{net_name} weight {name}", self.step))
-        path = self.run_dir / "checkpoints" / f"step-{self.step:07d}.safetensors"
-        ckpt.save_snapshot(path, self.snapshot())
-        for old in ckpt.checkpoint_paths(self.run_dir)[: -self.config.logging.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-        return path
+            tensors = [("weight", *item) for item in net.named_parameters()]
+            tensors += [("batch-norm statistic", *item) for item in net.named_buffers() if item[1].is_floating_point()]
+            for kind, name, tensor in tensors:
+                if not torch.isfinite(tensor).all():
+                    raise NonFiniteError(diverged_message(f"{net_name} {kind} {name}", self.step))
+        return self.run.save_checkpoint(self.snapshot(), self.config.logging.keep_checkpoints)
 
     # -- loop ------------------------------------------------------------------------------
 
@@ -249,17 +211,20 @@ class Trainer:
         """Ask `fit` to stop after the current step (and write a checkpoint there)."""
         self.stop_requested = True
 
-    def fit(self, callbacks: Sequence[Callback] = (), on_nonfinite: str = "stop") -> bool:
+    def fit(self, callbacks: Sequence[Callback] = ()) -> bool:
         """Train until `config.optim.steps`; True when it got there, False when stopped early.
 
-        Non-finite losses are checked every few steps. With on_nonfinite="stop" they raise
-        `NonFiniteError`; with "rollback" training goes back to the newest checkpoint, halves
-        every learning rate and carries on (at most MAX_ROLLBACKS times).
+        Non-finite losses are checked every few steps. With runtime.on_nonfinite "stop" they
+        raise `NonFiniteError`; with "rollback" training goes back to the newest checkpoint,
+        halves every learning rate and carries on (at most MAX_ROLLBACKS times). With a run
+        directory, its lock is held until `fit` returns (unless the caller holds it already).
         """
-        if on_nonfinite not in ("stop", "rollback"):
-            raise ValueError(f"on_nonfinite must be 'stop' or 'rollback', got {on_nonfinite!r}")
-        if self.run_dir is not None:
-            self._prepare_run_dir()
+        owns_lock = self.run is not None and not self.run.locked
+        if self.run is not None:
+            self.run.lock()
+            self.run.prepare(self.config, self.step, self._changes)
+            if self.config.logging.tensorboard:
+                self.run.open_tensorboard()
         self.stop_requested = False
         bar = self._progress_bar(self.config.optim.steps)
         try:
@@ -267,7 +232,7 @@ class Trainer:
                 try:
                     return self._loop(callbacks, bar)
                 except NonFiniteError:
-                    if on_nonfinite == "stop" or not self._roll_back():
+                    if self.config.runtime.on_nonfinite == "stop" or not self._roll_back():
                         raise
                 except OSError as exc:  # metrics, images: checkpoints raise InfoGANError themselves
                     raise InfoGANError(
@@ -277,9 +242,10 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            if self.run is not None:
+                self.run.close()
+                if owns_lock:
+                    self.run.unlock()
 
     def _loop(self, callbacks: Sequence[Callback], bar) -> bool:
         total = self.config.optim.steps
@@ -299,16 +265,16 @@ class Trainer:
             for callback in callbacks:
                 callback(self)
             if self.stop_requested and self.step < total:
-                if self.run_dir is not None:
+                if self.run is not None:
                     self.save_checkpoint()
                 return False
         return True
 
     def _roll_back(self) -> bool:
         """Return to the newest checkpoint with halved learning rates; False when impossible."""
-        if self.run_dir is None or self.rollbacks >= MAX_ROLLBACKS or not ckpt.checkpoint_paths(self.run_dir):
+        if self.run is None or self.rollbacks >= MAX_ROLLBACKS or not self.run.has_run():
             return False
-        snapshot, path = ckpt.load_latest_valid(self.run_dir)
+        snapshot, path = self.run.latest_valid()
         self.restore(snapshot)
         self.rollbacks += 1
         for optimizer in self.optimizers.named().values():
@@ -323,7 +289,7 @@ class Trainer:
         return True
 
     def _periodic_outputs(self, total: int) -> None:
-        if self.run_dir is None:
+        if self.run is None:
             return
         logging = self.config.logging
         if self.step % logging.image_every == 0 or self.step == total:
@@ -333,17 +299,12 @@ class Trainer:
 
     def _log(self, values: dict[str, float], bar) -> None:
         record = {"step": self.step, **values}
-        if self.run_dir is not None:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            if self._writer is not None:
-                for key, value in record.items():
-                    if key != "step":
-                        self._writer.add_scalar(key, value, self.step)
+        if self.run is not None:
+            self.run.append_metrics(record)
         summary = " ".join(f"{k}={v:.3f}" for k, v in record.items() if k not in ("step", "images_per_s"))
         if bar is not None:
             bar.set_postfix_str(summary, refresh=False)
-        elif self.run_dir is not None:
+        elif self.run is not None:
             print(f"step {self.step}/{self.config.optim.steps} {summary} img/s={record['images_per_s']}", flush=True)
 
     def _progress_bar(self, total: int):
@@ -353,19 +314,7 @@ class Trainer:
 
         return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True)
 
-    # -- run directory ---------------------------------------------------------------------
-
-    def _prepare_run_dir(self) -> None:
-        run_dir = self.run_dir
-        try:
-            (run_dir / "images").mkdir(parents=True, exist_ok=True)
-            save_config(self.config, run_dir / "config.yaml")
-        except OSError as exc:
-            raise InfoGANError(f"cannot write to the run directory {run_dir}: {exc.strerror or exc}") from None
-        _truncate_metrics(run_dir / "metrics.jsonl", self.step)
-        ckpt.remove_partial_files(run_dir)
-        if self.config.logging.tensorboard and self._writer is None:
-            self._writer = _tensorboard_writer(run_dir / "tensorboard")
+    # -- progress images -------------------------------------------------------------------
 
     def _fixed_latents(self):
         rng = torch.Generator().manual_seed(self.config.seed + 12345)
@@ -376,7 +325,7 @@ class Trainer:
     @torch.no_grad()
     def _save_progress_images(self) -> None:
         samples, traversals = self._fixed
-        images = self.run_dir / "images"
+        images = self.run.images
         save_grid(self.render(samples), images / f"samples-{self.step:07d}.png", columns=10)
         for name, (latent, columns) in zip(self.spec.code_names, traversals):
             save_grid(self.render(latent), images / f"traverse-{name}-{self.step:07d}.png", columns=columns)
@@ -400,57 +349,3 @@ def _compile_options(device: torch.device) -> dict | None:
     PyTorch 2.11 (a stride assertion in convolution_backward, pytorch/pytorch#171622), so it is
     turned off there."""
     return {"layout_optimization": False} if device.type == "cuda" else None
-
-
-def _use_cuda_graphs(asked: bool | None, compile: bool, device: torch.device) -> bool:
-    """None (the default): CUDA graphs on a CUDA GPU unless compiling; True: on, or a clear error."""
-    if asked is None:
-        return device.type == "cuda" and not compile
-    if asked and device.type != "cuda":
-        raise InfoGANError(f"--cuda-graphs needs a CUDA GPU, but the device is {device.type}; use --device cuda")
-    if asked and compile:
-        raise InfoGANError("--cuda-graphs and --compile do not go together; choose one")
-    return asked
-
-
-def check_resumable(saved: Config, requested: Config) -> None:
-    """Refuse to resume when anything but the length of training or logging changed."""
-    saved_data, requested_data = saved.to_dict(), requested.to_dict()
-    for data in (saved_data, requested_data):
-        data["optim"].pop("steps")
-        data.pop("logging")
-    if saved_data != requested_data:
-        changed = _changed_keys(saved_data, requested_data)
-        raise InfoGANError(
-            "cannot resume: the config differs from the checkpoint's in "
-            + ", ".join(changed)
-            + ". Only optim.steps and logging.* may change on resume; start a new run for the rest."
-        )
-
-
-def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-            keys += _changed_keys(a[key], b[key], f"{prefix}{key}.")
-        elif a.get(key) != b.get(key):
-            keys.append(f"{prefix}{key} ({a.get(key)!r} -> {b.get(key)!r})")
-    return keys
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log lines past `step` (written after the checkpoint a resumed run starts from)."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
-    if len(kept) != len(lines):
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-
-def _tensorboard_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(folder))

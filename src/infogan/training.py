@@ -58,7 +58,7 @@ def build_optimizers(
 
     def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         params = list(params)
-        try:  # one fused kernel: 4-24% more images/s on CPU (benchmarks/results/throughput-cpu/README.md)
+        try:  # one fused kernel, faster on CPU (measured in benchmarks/results/throughput-cpu/README.md)
             return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
         except (RuntimeError, TypeError, ValueError):  # a device or PyTorch without fused Adam
             return torch.optim.Adam(params, lr=lr, betas=betas, capturable=capturable)
@@ -78,9 +78,6 @@ def set_trainable(module: nn.Module, trainable: Iterable[nn.Parameter]) -> None:
     keep = {id(p) for p in trainable}
     for param in module.parameters():
         param.requires_grad_(id(param) in keep)
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass

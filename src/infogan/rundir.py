@@ -1,0 +1,313 @@
+"""A run directory: the one place that holds a run's whole truth.
+
+    RUN_DIR/config.yaml        the resolved config (runtime settings included)
+    RUN_DIR/metrics.jsonl      one JSON line per log step
+    RUN_DIR/history.jsonl      one JSON line per start or resume: step, versions, what changed
+    RUN_DIR/checkpoints/       step-NNNNNNN.safetensors, the newest few
+    RUN_DIR/images/            progress samples and traversals
+    RUN_DIR/tensorboard/       the same metrics for TensorBoard (when installed)
+    RUN_DIR/.lock              held by the process training there
+
+`RunDirectory` owns all of it: the lock, writing each file, checkpoint rotation, the clean-up
+of what a killed process leaves, and the checks before a resume.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .config import Config, parse_override, resolve_config, save_config
+from .errors import InfoGANError
+from .fileio import write_bytes_atomically
+from .runtime import changes_breaking_identity
+
+# Keys that may change when a run is resumed; any other change is refused.
+RESUMABLE_CHANGES = ("optim.steps", "optim.lr_d", "optim.lr_g", "optim.lr_info")
+LEFTOVER_PATTERNS = (".*.part", ".tmp*")  # our atomic writes; safetensors' own temporary files
+
+
+class RunDirectory:
+    """The files of one run, and the exclusive lock of the process that writes them."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock_handle = None
+        self._writer = None
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def images(self) -> Path:
+        return self.path / "images"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / "history.jsonl"
+
+    # -- lock -------------------------------------------------------------------------------
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_handle is not None
+
+    def lock(self) -> None:
+        """Take the run's exclusive lock, or refuse naming the process that holds it.
+
+        The lock is an flock on RUN_DIR/.lock, so the kernel releases it when its process ends
+        in any way (even SIGKILL): a lock file left by a dead process never blocks anyone.
+        """
+        if self.locked:
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until unlock)
+        except OSError as exc:
+            raise InfoGANError(f"cannot write to the run directory {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise InfoGANError(
+                f"{self.path} is in use by another infogan process (pid {holder}); wait for it to finish "
+                f"or stop it (kill {holder}), or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def unlock(self) -> None:
+        if self._lock_handle is None:
+            return
+        handle, self._lock_handle = self._lock_handle, None
+        handle.truncate(0)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+    def __enter__(self) -> RunDirectory:
+        self.lock()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+        self.unlock()
+
+    # -- preparing and resuming -------------------------------------------------------------
+
+    def has_run(self) -> bool:
+        return bool(ckpt.checkpoint_paths(self.path))
+
+    def prepare(self, config: Config, step: int, changes: list[str] = ()) -> None:
+        """Ready the folder for training from `step`: folders, config.yaml, a metrics log cut
+        back to `step`, no leftovers of a killed process, and a history line."""
+        try:
+            self.images.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.mkdir(exist_ok=True)
+            remove_leftovers(self.path, self.checkpoints, self.images)
+            save_config(config, self.path / "config.yaml")
+            self._cut_metrics(step)
+            self.append_history({"event": "resume" if step else "start", "step": step, "changes": list(changes)})
+        except OSError as exc:
+            raise InfoGANError(f"cannot write to the run directory {self.path}: {exc.strerror or exc}") from None
+
+    def latest_valid(self) -> tuple[ckpt.Snapshot, Path]:
+        return ckpt.load_latest_valid(self.path)
+
+    def _cut_metrics(self, step: int) -> None:
+        """Drop log lines past `step` (written after the checkpoint a resumed run starts from)
+        and a cut-off last line (what a kill or a full disk leaves), saying so."""
+        if not self.metrics_path.exists():
+            return
+        records, torn = read_jsonl(self.metrics_path)
+        if torn:
+            print(f"note: dropped the cut-off last line of {self.metrics_path}", file=sys.stderr)
+        kept = [record for record in records if record.get("step", 0) <= step]
+        if torn or len(kept) != len(records):
+            payload = "".join(json.dumps(record) + "\n" for record in kept)
+            write_bytes_atomically(self.metrics_path, payload.encode("utf-8"))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self._writer.add_scalar(key, value, record["step"])
+
+    def append_history(self, event: dict[str, Any]) -> None:
+        with open(self.history_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({**event, "pid": os.getpid(), "versions": versions()}) + "\n")
+
+    def open_tensorboard(self) -> None:
+        if self._writer is None:
+            self._writer = _tensorboard_writer(self.path / "tensorboard")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def save_checkpoint(self, snapshot: ckpt.Snapshot, keep: int) -> Path:
+        """Write the snapshot as the checkpoint of its step; keep the newest `keep` checkpoints
+        that can be read (a file that cannot be read is never counted, and never deleted)."""
+        path = self.checkpoints / f"step-{snapshot.step:07d}.safetensors"
+        ckpt.save_snapshot(path, snapshot)
+        readable = [p for p in ckpt.checkpoint_paths(self.path) if p == path or ckpt.is_readable(p)]
+        for old in readable[:-keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+
+def remove_leftovers(*folders: Path) -> None:
+    """Delete the temporary files of writes that a killed process never finished."""
+    for folder in folders:
+        for pattern in LEFTOVER_PATTERNS:
+            for leftover in folder.glob(pattern):
+                if leftover.is_file():
+                    leftover.unlink(missing_ok=True)
+
+
+def read_jsonl(path: Path) -> tuple[list[dict], bool]:
+    """The records of a JSON-lines file and whether its last line was cut off (dropped).
+
+    A damaged line anywhere else is an error naming its line number.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InfoGANError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = text.split("\n")
+    records, torn = [], False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: a write cut off
+                torn = True
+                break
+            raise InfoGANError(
+                f"{path} is damaged at line {number} ({exc.msg}); delete that line or restore the file"
+            ) from None
+        if not isinstance(record, dict):
+            raise InfoGANError(f"{path} is damaged at line {number} (not a JSON object); delete that line")
+        records.append(record)
+    return records, torn
+
+
+def check_resumable(saved: Config, requested: Config) -> list[str]:
+    """Refuse to resume when anything but the length of training, the learning rates, logging
+    or runtime settings changed. Returns the changes that are allowed, for the run's history."""
+    saved_data, requested_data = saved.to_dict(), requested.to_dict()
+    fixed_saved, fixed_requested = _without_changeable(saved_data), _without_changeable(requested_data)
+    if fixed_saved != fixed_requested:
+        raise InfoGANError(
+            "cannot resume: the config differs from the checkpoint's in "
+            + ", ".join(_changed_keys(fixed_saved, fixed_requested))
+            + ". Only "
+            + ", ".join(RESUMABLE_CHANGES)
+            + ", logging.* and runtime.* may change on resume; start a new run for the rest."
+        )
+    return _changed_keys(saved_data, requested_data)
+
+
+def breaks_bit_identity(saved: Config, requested: Config) -> list[str]:
+    return changes_breaking_identity(saved.runtime, requested.runtime)
+
+
+def _without_changeable(data: dict) -> dict:
+    data = json.loads(json.dumps(data))
+    for key in RESUMABLE_CHANGES:
+        section, name = key.split(".")
+        data[section].pop(name)
+    data.pop("logging")
+    data.pop("runtime")
+    return data
+
+
+def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            keys += _changed_keys(a[key], b[key], f"{prefix}{key}.")
+        elif a.get(key) != b.get(key):
+            keys.append(f"{prefix}{key} ({a.get(key)!r} -> {b.get(key)!r})")
+    return keys
+
+
+def versions() -> dict[str, str]:
+    """The versions that decide what a run computes."""
+    from . import __version__
+
+    return {
+        "infogan": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda or "",
+    }
+
+
+def _tensorboard_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(folder))
+
+
+def training_config(
+    run: RunDirectory | None,
+    resume: bool,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    runtime: dict[str, Any] | None = None,
+) -> tuple[Config, ckpt.Snapshot | None]:
+    """The config a `train` command asks for, and the checkpoint it resumes from (or None).
+
+    A new run: the preset (default mnist unless a config file is given), the file, the
+    overrides, then the runtime settings. A resume: the run's saved config (or, with a preset
+    or file, that config checked against the run), the overrides, the saved runtime settings
+    and then those given now.
+    """
+    runtime = {f"runtime.{key}": value for key, value in (runtime or {}).items()}
+    if not resume:
+        if run is not None and run.has_run():
+            raise InfoGANError(f"{run.path} already holds a run; pass --resume to continue it or choose another --out")
+        config = resolve_config(preset or ("mnist" if config_file is None else None), config_file, overrides)
+        return config.replace(**runtime), None
+    snapshot, _ = run.latest_valid()
+    parsed = dict(parse_override(text) for text in overrides)
+    if preset or config_file:
+        config = resolve_config(preset, config_file, overrides)
+        saved_runtime = {f"runtime.{key}": value for key, value in snapshot.config.to_dict()["runtime"].items()}
+        config = config.replace(**saved_runtime, **{k: v for k, v in parsed.items() if k.startswith("runtime.")})
+    else:
+        config = snapshot.config.replace(**parsed)
+    config = config.replace(**runtime)
+    check_resumable(snapshot.config, config)
+    return config, snapshot
