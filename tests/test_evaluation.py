@@ -46,3 +46,36 @@ def test_mig_rewards_one_code_per_factor_and_penalises_copies():
     assert result["per_factor"][0] > 0.95 and result["per_factor"][1] < 0.01 and result["mig"] < 0.4
     constant = np.column_stack([factors, np.zeros(4000, dtype=np.int64)])
     assert mutual_information_gap(aligned, constant, categorical=1)["per_factor"][3] is None
+
+
+def test_continuous_bounds_follow_how_well_q_reads_the_code(train_slice, monkeypatch):
+    """The continuous bound is H(c) - 0.5 log(2 pi e MSE): a Gaussian q with the best fixed std.
+    Q is replaced by one that reads c2 with a known error and c3 not at all."""
+    import math
+
+    import torch
+
+    from conftest import tiny_config
+    from infogan.api import InfoGAN
+    from infogan.evaluation import information_bounds
+    from infogan.models import QOutput
+    from infogan.trainer import Trainer
+
+    trainer = Trainer(tiny_config(), train_slice)
+    model = InfoGAN(trainer.config, trainer.generator, trainer.discriminator, calibrate=False)
+    samples, seed, error = 4000, 3, 0.1
+    latent = model.sample_latent(samples, generator=torch.Generator().manual_seed(seed))
+    noise = torch.randn(samples, generator=torch.Generator().manual_seed(9)) * error
+    means = torch.stack([latent.continuous[:, 0] + noise, torch.zeros(samples)], dim=1)
+    monkeypatch.setattr(model, "q_output", lambda images: QOutput([torch.zeros(samples, 10)], means, means * 0))
+    bounds = information_bounds(model, samples, seed)
+    entropy = math.log(2.0)
+    expected_c2 = entropy - 0.5 * math.log(2 * math.pi * math.e * float(noise.pow(2).mean()))
+    assert math.isclose(bounds["c2"]["mi_lower_bound"], expected_c2, rel_tol=1e-5)
+    assert bounds["c2"]["mi_lower_bound"] > 1.5  # a code read to within 0.1 carries much information
+    variance = float(latent.continuous[:, 1].pow(2).mean())  # Q says 0 for c3: MSE = E[c3^2] = 1/3
+    assert math.isclose(
+        bounds["c3"]["mi_lower_bound"], entropy - 0.5 * math.log(2 * math.pi * math.e * variance), rel_tol=1e-5
+    )
+    assert bounds["c3"]["mi_lower_bound"] < 0  # no information: a Gaussian bound on a uniform code falls below 0
+    assert bounds["c2"]["convention"] == "fixed_std" and "loss" in bounds["c2"]

@@ -20,7 +20,7 @@ from .api import InfoGAN, load
 from .config import parse_override, preset_names
 from .data import has_labels, load_evaluation_set, load_training_images
 from .errors import InfoGANError
-from .evaluation import evaluate, mutual_information_gap
+from .evaluation import evaluate, factor_gaps, factors_file
 from .fileio import write_bytes_atomically
 from .images import read_inputs
 from .latent import traversal_latents
@@ -256,58 +256,38 @@ def cmd_evaluate(args) -> int:
     else:
         print(f"{model.config.data.dataset}: no labels, so only the information bounds are measured")
     result = {"split": args.split, **evaluate(model, images, labels, args.samples, args.seed, codes)}
-    if factors is not None:
-        _save_factors(codes, factors, _evaluation_path(args).with_name("factors.npz"))
-        result["disentanglement"] = _disentanglement(model, codes, factors)
-    for name, metrics in result["clustering"].items():
-        print(f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
-    for name, info in result["information"].items():
-        bound = info.get("mi_lower_bound")
-        print(f"{name}: information bound {bound:.4f}" if bound is not None else f"{name}: loss {info['loss']:.4f}")
     out = _evaluation_path(args)
-    _write_text(out, json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    if factors is not None:
+        from .data import dsprites
+
+        _write_bytes(out.with_name("factors.npz"), factors_file(model, codes, factors))
+        result["disentanglement"] = factor_gaps(model, codes, factors, dsprites.FACTOR_NAMES)
+    _write_text(out, json.dumps(result, indent=2) + "\n")  # written first: printing may meet a closed pipe
+    _print_evaluation(result, factors)
+    print(f"wrote {out}" + (f" and {out.with_name('factors.npz')}" if factors is not None else ""))
     return 0
 
 
-def _disentanglement(model: InfoGAN, codes: dict[str, torch.Tensor], factors: np.ndarray) -> dict:
-    """MIG of the codes against the ground-truth factors, printed and returned for the JSON."""
-    from .data import dsprites
-
-    if len(codes) < 2:
+def _print_evaluation(result: dict, factors) -> None:
+    for name, metrics in result["clustering"].items():
+        print(f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
+    for name, info in result["information"].items():
+        print(
+            f"{name}: information bound {info['mi_lower_bound']:.4f} nats of H({name}) = {info['entropy']:.4f}"
+            + ("" if "cross_entropy" in info else f"  (training loss {info['loss']:.4f}, {info['convention']})")
+        )
+    mig = result.get("disentanglement")
+    if factors is not None and not mig:
         print("MIG needs two or more codes; skipped")
-        return {}
-    matrix = np.stack([codes[n].float().numpy() for n in model.spec.code_names], axis=1)
-    mig = mutual_information_gap(matrix, factors, categorical=len(model.spec.categorical))
-    gaps = ", ".join(
-        f"{name} {gap:.3f}" for name, gap in zip(dsprites.FACTOR_NAMES, mig["per_factor"]) if gap is not None
-    )
-    print(f"MIG {mig['mig']:.4f} (per factor: {gaps})")
-    return {"factor_names": list(dsprites.FACTOR_NAMES), "code_names": model.spec.code_names, **mig}
+    elif mig:
+        gaps = ", ".join(f"{n} {g:.3f}" for n, g in zip(mig["factor_names"], mig["per_factor"]) if g is not None)
+        print(f"MIG {mig['mig']:.4f} (per factor: {gaps})")
 
 
 def _evaluation_path(args) -> Path:
     if args.out:
         return args.out
     return args.model / "evaluation.json" if args.model.is_dir() else args.model.with_name("evaluation.json")
-
-
-def _save_factors(codes: dict[str, torch.Tensor], factors: np.ndarray, path: Path) -> None:
-    """Ground-truth factors beside the predicted codes of the same images, for disentanglement
-    metrics: factors (N, 5) indices, factor_values, codes (N, n_codes), and their names."""
-    from .data import dsprites
-
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        factors=factors,
-        factor_values=dsprites.factor_values(np.ravel_multi_index(factors.T, dsprites.FACTOR_SIZES)),
-        factor_names=np.array(dsprites.FACTOR_NAMES),
-        codes=np.stack([codes[n].float().numpy() for n in codes], axis=1),
-        code_names=np.array(list(codes)),
-    )
-    _write_bytes(path, buffer.getvalue())
-    print(f"wrote {path} (factors and codes of {len(factors)} images)")
 
 
 # -- sample and traverse -----------------------------------------------------------------------
