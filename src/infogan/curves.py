@@ -24,8 +24,16 @@ def read_metrics(path: str | Path) -> list[dict]:
     return records
 
 
-def plot_curves(records: list[dict], config: Config, out: str | Path) -> None:
-    """Save a PNG of the curves (needs matplotlib: pip install 'infogan[plots]')."""
+def code_titles(run_dir: str | Path, config: Config) -> dict[str, str]:
+    """Code names for the legends: "c1 (digit)" style when the run has an evaluation.json."""
+    from .explore.labels import read_labels
+
+    return read_labels(run_dir, LatentSpec.from_config(config.latent), config.data.dataset).titles()
+
+
+def plot_curves(records: list[dict], config: Config, out: str | Path, titles: dict[str, str] | None = None) -> None:
+    """Save a PNG of the curves (needs matplotlib: pip install 'infogan[plots]'). `titles` names
+    the codes in the legends, e.g. {"c1": "c1 (digit)"} from `infogan.explore.labels`."""
     try:
         import matplotlib
 
@@ -34,18 +42,20 @@ def plot_curves(records: list[dict], config: Config, out: str | Path) -> None:
     except ImportError:
         raise InfoGANError("drawing curves needs matplotlib: pip install matplotlib") from None
     spec = LatentSpec.from_config(config.latent)
+    titles = {name: (titles or {}).get(name, name) for name in spec.code_names}
     steps = [r["step"] for r in records]
     figure, (info_axes, cont_axes, game_axes) = plt.subplots(1, 3, figsize=(15, 4))
     for name, entropy in zip(spec.categorical_names, spec.categorical_entropy()):
-        line = info_axes.plot(steps, [r.get(f"mi_{name}") for r in records], label=f"{name}: H(c) - CE")[0]
+        line = info_axes.plot(steps, [r.get(f"mi_{name}") for r in records], label=f"{titles[name]}: H(c) - CE")[0]
         augmented = [r.get(f"mi_augmented_{name}") for r in records]
         if any(value is not None for value in augmented):  # the augmented term was on
-            info_axes.plot(steps, augmented, color=line.get_color(), linestyle=":", label=f"{name}, transformed images")
+            label = f"{titles[name]}, transformed images"
+            info_axes.plot(steps, augmented, color=line.get_color(), linestyle=":", label=label)
         ceiling = f"H({name}) = {entropy:.3f}"
         info_axes.axhline(entropy, color=line.get_color(), linestyle="--", linewidth=1, label=ceiling)
     info_axes.set(title="information bound, categorical codes", xlabel="step", ylabel="nats")
     for name in spec.continuous_names:
-        cont_axes.plot(steps, [r.get(f"info_loss_{name}") for r in records], label=name)
+        cont_axes.plot(steps, [r.get(f"info_loss_{name}") for r in records], label=titles[name])
     cont_axes.set(title=f"continuous codes: {config.loss.continuous_info} loss", xlabel="step")
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):
         game_axes.plot(steps, [r.get(key) for r in records], label=key)
