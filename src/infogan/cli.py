@@ -21,6 +21,7 @@ from .config import parse_override, preset_names
 from .data import has_labels, load_evaluation_set, load_training_images
 from .errors import InfoGANError
 from .evaluation import evaluate, factor_gaps, factors_file
+from .explore.labels import CodeLabel, read_labels
 from .fileio import write_bytes_atomically
 from .images import read_inputs
 from .latent import traversal_latents
@@ -28,7 +29,7 @@ from .memory import reuse_freed_memory
 from .rundir import RunDirectory, breaks_bit_identity, training_config
 from .runtime import NONFINITE_POLICIES, PRECISIONS
 from .trainer import Trainer
-from .visualize import grid, save_image_atomically, stack_panels
+from .visualize import Sweep, grid, save_animation, save_image_atomically, stack_panels, traversal_frames
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encode(commands)
     _add_export(commands)
     _add_curves(commands)
+    _add_explore(commands)
     presets = commands.add_parser("presets", help="list the shipped presets")
     presets.set_defaults(handler=cmd_presets)
     return parser
@@ -332,7 +334,12 @@ def _parse_code(text: str) -> tuple[str, float]:
 def _add_traverse(commands) -> None:
     p = commands.add_parser("traverse", help="vary one code along the columns, others fixed (paper Fig. 2)")
     p.add_argument("model", type=Path)
-    p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="image file (.png or .jpg), or .gif for an animation: each code swept back and forth, one panel each",
+    )
     p.add_argument("--code", help="code to vary, e.g. c2 (default: every code, one panel each)")
     p.add_argument(
         "--range",
@@ -342,26 +349,48 @@ def _add_traverse(commands) -> None:
         metavar=("LOW", "HIGH"),
         help="sweep of a continuous code (default -2 2)",
     )
-    p.add_argument("--steps", type=_positive_int, default=10, help="columns of a continuous sweep")
+    p.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=10,
+        help="columns of a continuous sweep (a GIF goes through them and back)",
+    )
     p.add_argument("--rows", type=_positive_int, default=10, help="rows when they are random draws")
+    p.add_argument("--frame-ms", type=_positive_int, default=150, help="GIF only: how long each frame shows")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(handler=cmd_traverse)
 
 
 def cmd_traverse(args) -> int:
+    suffix = args.out.suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg", ".gif"):
+        raise InfoGANError(f"--out {args.out} must end in .png, .jpg, .jpeg or .gif")
     model = _load(args)
     names = [args.code] if args.code else model.spec.code_names
     if not names:
         raise InfoGANError("this model has no latent codes to traverse")
-    panels = []
+    sweeps = []
     for name in names:
         rng = torch.Generator().manual_seed(args.seed)
         latent, columns = traversal_latents(model.spec, name, args.steps, args.rows, tuple(args.range), rng)
-        panels.append(grid(model.generate_from(latent), columns))
-    save_image_atomically(stack_panels(panels), args.out)
+        sweeps.append((name, model.generate_from(latent), columns))
+    if suffix == ".gif":
+        labels = read_labels(args.model, model.spec, model.config.data.dataset, model.step).codes
+        frames = traversal_frames([_sweep(model, labels[n], images, c, args.range) for n, images, c in sweeps])
+        save_animation(frames, args.out, args.frame_ms)
+    else:
+        save_image_atomically(stack_panels([grid(images, columns) for _, images, columns in sweeps]), args.out)
     print(f"wrote {args.out} ({', '.join(names)})")
     return 0
+
+
+def _sweep(model: InfoGAN, label: CodeLabel, images: torch.Tensor, columns: int, value_range) -> Sweep:
+    if model.spec.locate(label.name)[0] == "categorical":
+        captions = tuple(label.value_title(j) for j in range(columns))
+    else:
+        captions = tuple(f"{v:.2f}" for v in np.linspace(value_range[0], value_range[1], columns))
+    return Sweep(label.title, images, columns, captions)
 
 
 # -- encode and export -------------------------------------------------------------------------
@@ -428,12 +457,68 @@ def _add_curves(commands) -> None:
 
 def cmd_curves(args) -> int:
     from .config import resolve_config
-    from .curves import plot_curves, read_metrics
+    from .curves import code_titles, plot_curves, read_metrics
 
     records = read_metrics(args.run_dir / "metrics.jsonl")
     config = resolve_config(None, args.run_dir / "config.yaml")
-    plot_curves(records, config, args.out)
+    plot_curves(records, config, args.out, code_titles(args.run_dir, config))
     print(f"wrote {args.out} ({len(records)} log points up to step {records[-1]['step']})")
+    return 0
+
+
+# -- explore ---------------------------------------------------------------------------------
+
+
+def _add_explore(commands) -> None:
+    p = commands.add_parser("explore", help="a local web page: turn the codes, see the images, encode your own")
+    p.add_argument("model", type=Path, help="run directory, export folder or .safetensors file")
+    p.add_argument("model2", type=Path, nargs="?", help="a second model, shown beside the first with the same codes")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
+    p.add_argument(
+        "--range",
+        nargs=2,
+        type=float,
+        default=(-2.0, 2.0),
+        metavar=("LOW", "HIGH"),
+        help="starting range of the continuous codes' sliders (default -2 2; the page can change it)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (the default), auto or cuda[:N]")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="CPU threads for PyTorch (default 1: each request is small; requests from several tabs run side by side)",
+    )
+    p.set_defaults(handler=cmd_explore)
+
+
+def cmd_explore(args) -> int:
+    try:
+        from .explore.app import create_app
+        from .explore.server import allowed_hosts, bind, serve
+    except ImportError as exc:
+        raise InfoGANError(f"infogan explore needs the explore extra ({exc}): pip install 'infogan[explore]'") from None
+    from .explore.runs import MAX_CODE, load_runs
+
+    low, high = args.range
+    if not -MAX_CODE <= low < high <= MAX_CODE:
+        raise InfoGANError(f"--range needs -{MAX_CODE:g} <= LOW < HIGH <= {MAX_CODE:g}; got {low:g} {high:g}")
+    sock = bind(args.host, args.port)  # before loading, so a port in use fails at once
+    with contextlib.closing(sock):
+        runs = load_runs([args.model] + ([args.model2] if args.model2 else []), args.device)
+        for run in runs:
+            if run.error or run.labels.note:
+                print(f"note: {run.name}: {run.error or run.labels.note}", file=sys.stderr)
+        if args.host not in ("127.0.0.1", "localhost"):
+            print(f"note: listening on {args.host}: other machines that reach it can use the explorer", file=sys.stderr)
+        app = create_app(runs, (low, high), allowed_hosts(args.host))
+        names = " and ".join(run.name for run in runs)
+
+        def announce(url: str) -> None:
+            print(f"exploring {names} at {url} (Ctrl-C to stop)", flush=True)
+
+        serve(app, sock, args.host, announce)
     return 0
 
 
