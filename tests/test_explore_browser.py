@@ -362,19 +362,22 @@ def test_a_model_that_cannot_be_loaded_is_a_message_in_its_place(browser, runs, 
 
 
 def screenshot(run: Path, out: Path, digit: Path | None = None) -> None:
-    """Open the explorer on `run`, set a few codes, encode `digit` if given, and save the page."""
+    """Open the explorer on `run`, encode `digit` if given (its codes set the controls), sweep
+    the last code in traversal mode, and save the page."""
     from selenium.webdriver.support.select import Select
 
     process, url = start_explorer([run])
-    driver = make_driver(1280, 1060)
+    driver = make_driver(1280, 900)
     try:
-        driver.get(url)
-        wait(driver, lambda: driver.execute_script("return window.explore && window.explore.ready"), "the page")
+        open_page(driver, url)
         if digit is not None:
             driver.find_element("id", "file").send_keys(str(digit.resolve()))
             wait(driver, lambda: driver.execute_script(READ_IMAGE, "encoded-0"), "the encoded image")
-        Select(driver.find_element("id", "code-c1")).select_by_index(3)
-        time.sleep(1)
+        driver.find_element("css selector", "input[name=mode][value=traverse]").click()
+        sweep = Select(driver.find_element("id", "sweep-code"))
+        sweep.select_by_index(len(sweep.options) - 1)
+        shown(driver, "image-0")
+        time.sleep(0.5)
         driver.save_screenshot(str(out))
         timings = driver.execute_script("return window.explore.timings.map((t) => t.ms)")
         print(f"wrote {out}; image updates took {', '.join(f'{ms:.0f}' for ms in timings)} ms")

@@ -194,7 +194,7 @@ function boundText(name) {
       const parts = [];
       if (label.accuracy !== null) parts.push(`accuracy ${(100 * label.accuracy).toFixed(1)}%`);
       if (label.bound !== null) {
-        parts.push(`I ≥ ${label.bound.toFixed(2)} of H = ${label.entropy.toFixed(2)} nats`);
+        parts.push(`I ≥ ${label.bound.toFixed(2)} nats (H = ${label.entropy.toFixed(2)})`);
       }
       const letter = info.runs.length > 1 ? `${LETTERS[info.runs.indexOf(run)]}: ` : "";
       return parts.length ? letter + parts.join(", ") : "";
@@ -247,11 +247,11 @@ function buildContinuous(control) {
 }
 
 function setCode(name, value) {
-  state.codes[name] = value;
+  state.codes[name] = value; // exact (Q's value after an upload); the number box shows it rounded
   const input = $(`code-${name}`);
   input.value = String(value);
   const exact = $(`value-${name}`);
-  if (exact) exact.value = String(value);
+  if (exact) exact.value = String(Number(value.toFixed(3)));
 }
 
 function setRange(low, high) {
