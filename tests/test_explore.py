@@ -277,7 +277,7 @@ def test_explore_mistakes_get_a_message(runs, tmp_path, monkeypatch, capsys):
         busy.listen(1)
         assert main(["explore", str(runs.run), "--port", str(busy.getsockname()[1])]) == 2
         assert "choose another --port" in capsys.readouterr().err
-    monkeypatch.setitem(sys.modules, "infogan.explore.app", None)  # as if Starlette were not installed
+    monkeypatch.setitem(sys.modules, "infogan.explore.server", None)  # as if Starlette were not installed
     assert main(["explore", str(runs.run), "--port", "0"]) == 2
     assert "pip install 'infogan[explore]'" in capsys.readouterr().err
 

@@ -495,30 +495,10 @@ def _add_explore(commands) -> None:
 
 def cmd_explore(args) -> int:
     try:
-        from .explore.app import create_app
-        from .explore.server import allowed_hosts, bind, serve
+        from .explore.server import explore
     except ImportError as exc:
         raise InfoGANError(f"infogan explore needs the explore extra ({exc}): pip install 'infogan[explore]'") from None
-    from .explore.runs import MAX_CODE, load_runs
-
-    low, high = args.range
-    if not -MAX_CODE <= low < high <= MAX_CODE:
-        raise InfoGANError(f"--range needs -{MAX_CODE:g} <= LOW < HIGH <= {MAX_CODE:g}; got {low:g} {high:g}")
-    sock = bind(args.host, args.port)  # before loading, so a port in use fails at once
-    with contextlib.closing(sock):
-        runs = load_runs([args.model] + ([args.model2] if args.model2 else []), args.device)
-        for run in runs:
-            if run.error or run.labels.note:
-                print(f"note: {run.name}: {run.error or run.labels.note}", file=sys.stderr)
-        if args.host not in ("127.0.0.1", "localhost"):
-            print(f"note: listening on {args.host}: other machines that reach it can use the explorer", file=sys.stderr)
-        app = create_app(runs, (low, high), allowed_hosts(args.host))
-        names = " and ".join(run.name for run in runs)
-
-        def announce(url: str) -> None:
-            print(f"exploring {names} at {url} (Ctrl-C to stop)", flush=True)
-
-        serve(app, sock, args.host, announce)
+    explore([args.model] + ([args.model2] if args.model2 else []), args.host, args.port, tuple(args.range), args.device)
     return 0
 
 

@@ -4,12 +4,16 @@ one listening (also with port 0, any free port)."""
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 
 from ..errors import InfoGANError
+from .app import create_app
+from .runs import MAX_CODE, load_runs
 
 LOOPBACK = ("127.0.0.1", "localhost")
 
@@ -50,3 +54,30 @@ def serve(app: Starlette, sock: socket.socket, host: str, announce: Callable[[st
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
     announce(address(sock, host))
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def explore(
+    paths: list[str | Path],
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    value_range: tuple[float, float] = (-2.0, 2.0),
+    device: str = "cpu",
+) -> None:
+    """Serve the explorer for one model or two side by side (run directories, export folders
+    or .safetensors files) until Ctrl-C, printing its address; what `infogan explore` runs."""
+    low, high = value_range
+    if not -MAX_CODE <= low < high <= MAX_CODE:
+        raise InfoGANError(f"the range needs -{MAX_CODE:g} <= LOW < HIGH <= {MAX_CODE:g}; got {low:g} {high:g}")
+    sock = bind(host, port)  # before loading, so a port in use fails at once
+    try:
+        runs = load_runs([Path(p) for p in paths], device)
+        for run in runs:
+            if run.error or run.labels.note:
+                print(f"note: {run.name}: {run.error or run.labels.note}", file=sys.stderr)
+        if host not in LOOPBACK:
+            print(f"note: listening on {host}: other machines that reach it can use the explorer", file=sys.stderr)
+        app = create_app(runs, (low, high), allowed_hosts(host))
+        names = " and ".join(run.name for run in runs)
+        serve(app, sock, host, lambda url: print(f"exploring {names} at {url} (Ctrl-C to stop)", flush=True))
+    finally:
+        sock.close()
