@@ -29,7 +29,6 @@ import torch
 from infogan.api import InfoGAN
 from infogan.config import resolve_config
 from infogan.disentanglement import PROTOCOLS, dsprites_truth, evaluate_disentanglement, representation_of
-from infogan.latent import LatentSpec
 from infogan.models import build_networks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,7 +50,7 @@ def model_rate(images: int = 4096, seed: int = 0) -> float:
     """Images per second that an untrained dsprites-preset model's Q encodes (64x64, CPU)."""
     config = resolve_config("dsprites")
     torch.manual_seed(seed)
-    generator, discriminator = build_networks(config.model, LatentSpec.from_config(config.latent))
+    generator, discriminator = build_networks(config.model, config.latent)
     represent = representation_of(InfoGAN(config, generator, discriminator, calibrate=False))
     batch = (torch.rand(images, 1, 64, 64) < 0.1).to(torch.uint8) * 255
     represent(batch[:256])  # warm-up

@@ -14,7 +14,6 @@ from infogan.augment import (
     transform,
 )
 from infogan.config import Config, LossConfig
-from infogan.latent import LatentSpec
 from infogan.models import build_networks
 from infogan.trainer import Trainer
 from infogan.training import (
@@ -155,7 +154,7 @@ def test_elastic_draws_come_last_and_the_config_decides_the_columns():
 
 def _context(info_update: str, lambda_augmented: float):
     config = tiny_config(**{"loss.info_update": info_update, "loss.lambda_augmented": lambda_augmented})
-    spec = LatentSpec.from_config(config.latent)
+    spec = config.latent
     torch.manual_seed(0)
     g, d = build_networks(config.model, spec)
     return StepContext(config, spec, g, d, build_optimizers(config, g, d))

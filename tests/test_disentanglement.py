@@ -32,7 +32,6 @@ from infogan.disentanglement import (
     resolve_protocol,
     sap_from_matrix,
 )
-from infogan.latent import LatentSpec
 from infogan.models import build_networks
 
 SIZES = (3, 4, 5, 6)
@@ -306,7 +305,7 @@ def test_dsprites_truth_reads_the_image_of_each_factor_tuple():
 def test_representation_of_a_model_reads_q_codes_in_order():
     config = config_from_dict({"latent": {"noise_dim": 4, "categorical": [3], "continuous": 2}})
     torch.manual_seed(0)
-    generator, discriminator = build_networks(config.model, LatentSpec.from_config(config.latent))
+    generator, discriminator = build_networks(config.model, config.latent)
     model = InfoGAN(config, generator, discriminator, calibrate=False)
 
     def observe(factors):  # a 6x6 square at one of 4 x 4 positions in a 28x28 image

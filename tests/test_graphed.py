@@ -11,7 +11,6 @@ from conftest import tiny_config
 from infogan.cli import main
 from infogan.config import resolve_config
 from infogan.errors import InfoGANError
-from infogan.latent import LatentSpec
 from infogan.losses import categorical_mi_bounds
 from infogan.runtime import use_cuda_graphs
 from infogan.trainer import Trainer
@@ -48,10 +47,10 @@ def test_cli_cuda_graphs_on_cpu_is_a_message_not_a_traceback(tmp_path, data_dir,
 
 
 def test_mi_bounds_need_no_tensor_from_the_host():
-    one_k = LatentSpec.from_config(tiny_config().latent)
+    one_k = tiny_config().latent
     ce = torch.tensor([0.5])
     assert torch.allclose(categorical_mi_bounds(one_k, ce), torch.tensor([math.log(10) - 0.5]))
-    mixed = LatentSpec.from_config(tiny_config(**{"latent.categorical": [10, 4]}).latent)
+    mixed = tiny_config(**{"latent.categorical": [10, 4]}).latent
     ce = torch.tensor([0.5, 0.25])
     expected = torch.tensor([math.log(10) - 0.5, math.log(4) - 0.25])
     assert torch.allclose(categorical_mi_bounds(mixed, ce), expected)

@@ -3,7 +3,6 @@ import torch
 
 from conftest import tiny_config
 from infogan.data.batches import InMemoryBatches
-from infogan.latent import LatentSpec
 from infogan.losses import info_terms
 from infogan.models import build_networks
 from infogan.trainer import Trainer
@@ -20,7 +19,7 @@ from infogan.training import (
 
 def _context(info_update: str) -> tuple[StepContext, torch.Tensor]:
     config = tiny_config(**{"loss.info_update": info_update})
-    spec = LatentSpec.from_config(config.latent)
+    spec = config.latent
     torch.manual_seed(0)
     g, d = build_networks(config.model, spec)
     ctx = StepContext(config, spec, g, d, build_optimizers(config, g, d))
@@ -42,7 +41,7 @@ def _q_names(d):
 
 def test_info_term_reaches_generator_and_q_but_not_the_real_fake_head():
     config = tiny_config()
-    spec = LatentSpec.from_config(config.latent)
+    spec = config.latent
     g, d = build_networks(config.model, spec)
     latent = spec.sample(8)
     _, q = d(g(spec.to_input(latent)))

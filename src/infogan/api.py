@@ -12,7 +12,7 @@ from . import checkpoint as ckpt
 from .config import Config
 from .errors import InfoGANError
 from .fileio import write_bytes_atomically
-from .latent import Latent, LatentSpec
+from .latent import Latent
 from .models import QOutput, build_networks
 from .rundir import remove_leftovers
 from .runtime import resolve_device
@@ -31,7 +31,7 @@ class InfoGAN:
         self, config: Config, generator: nn.Module, discriminator: nn.Module, step: int = 0, calibrate: bool = True
     ):
         self.config = config
-        self.spec = LatentSpec.from_config(config.latent)
+        self.spec = config.latent
         self.generator = generator.eval()
         self.discriminator = discriminator.eval()
         self.step = step
@@ -74,7 +74,7 @@ class InfoGAN:
 
     @classmethod
     def from_snapshot(cls, snapshot: ckpt.Snapshot, device: str | torch.device = "cpu") -> InfoGAN:
-        spec = LatentSpec.from_config(snapshot.config.latent)
+        spec = snapshot.config.latent
         generator, discriminator = build_networks(snapshot.config.model, spec)
         ckpt.load_networks({"generator": generator, "discriminator": discriminator}, snapshot.networks)
         device = resolve_device(device)

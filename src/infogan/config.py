@@ -1,7 +1,10 @@
 """Typed, frozen training configuration: load from YAML, TOML or JSON, override, validate, save.
 
-Every section is a frozen dataclass. Unknown keys, wrong types and out-of-range values raise
-`InfoGANError` naming the key, so a typo in a config file never passes silently.
+Every section is a frozen dataclass that checks itself. The components own theirs: `latent` is
+the generator's `LatentSpec` (latent.py), `model` the networks' `ModelConfig` (models/config.py),
+`runtime` the `RuntimeConfig` (runtime.py); the loss, optimiser, data and logging sections are
+here. This module composes them and parses files and overrides. Unknown keys, wrong types and
+out-of-range values raise `InfoGANError` naming the key, so a typo never passes silently.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import reprlib
 import tomllib
 import types
 import typing
@@ -20,86 +22,17 @@ from typing import Any
 
 import yaml
 
-from .errors import InfoGANError
+from .errors import InfoGANError, require, require_choice, short_repr
 from .fileio import write_bytes_atomically
+from .latent import LatentSpec
+from .models.config import ModelConfig
 from .runtime import RuntimeConfig
 
 ADVERSARIAL_LOSSES = ("nonsaturating", "least_squares")
 CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
 INFO_UPDATES = ("both", "generator_q", "joint")
-PRIORS = ("uniform", "normal")
-OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites", "folder")
 BAD_FILE_POLICIES = ("skip", "error")
-
-
-def _require(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise InfoGANError(f"config: {key} {message}")
-
-
-def _require_choice(value: str, choices: tuple[str, ...], key: str) -> None:
-    _require(value in choices, key, f"is {_show(value)}; choose one of {', '.join(choices)}")
-
-
-@dataclass(frozen=True)
-class LatentConfig:
-    """Generator input: noise plus categorical and continuous codes."""
-
-    noise_dim: int = 62
-    noise_prior: str = "uniform"
-    noise_scale: float = 1.0
-    categorical: tuple[int, ...] = (10,)
-    continuous: int = 2
-    continuous_prior: str = "uniform"
-
-    def __post_init__(self) -> None:
-        _require(self.noise_dim >= 0, "latent.noise_dim", "must be 0 or more")
-        _require(self.continuous >= 0, "latent.continuous", "must be 0 or more")
-        _require(
-            math.isfinite(self.noise_scale) and self.noise_scale > 0, "latent.noise_scale", "must be a number above 0"
-        )
-        for k in self.categorical:
-            _require(k >= 2, "latent.categorical", f"has a code with {k} values; each needs 2 or more")
-        _require(
-            self.noise_dim + sum(self.categorical) + self.continuous > 0,
-            "latent",
-            "is empty; give noise_dim, categorical or continuous a size",
-        )
-        _require_choice(self.noise_prior, PRIORS, "latent.noise_prior")
-        _require_choice(self.continuous_prior, PRIORS, "latent.continuous_prior")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Network family and its knobs. The image range follows the output activation; `width`
-    (channels of the largest feature map) sizes the conv family only."""
-
-    architecture: str = "mnist"
-    image_channels: int = 1
-    image_size: int = 28
-    leaky_slope: float = 0.01
-    output_activation: str = "sigmoid"
-    width: int = 64
-
-    def __post_init__(self) -> None:
-        from .models import ARCHITECTURES  # late import: models depend on config
-
-        _require_choice(self.architecture, tuple(ARCHITECTURES), "model.architecture")
-        _require(self.image_channels in (1, 3), "model.image_channels", "must be 1 or 3")
-        _require(0.0 <= self.leaky_slope < 1.0, "model.leaky_slope", "must be in [0, 1)")
-        _require_choice(self.output_activation, OUTPUT_ACTIVATIONS, "model.output_activation")
-        _require(
-            self.width == 64 or self.architecture == "conv",
-            "model.width",
-            f"is {self.width}, but only the conv architecture has a width; the paper's networks are fixed",
-        )
-        ARCHITECTURES[self.architecture].check(self)
-
-    @property
-    def image_range(self) -> tuple[float, float]:
-        """The pixel range the generator produces and real data is scaled to."""
-        return (0.0, 1.0) if self.output_activation == "sigmoid" else (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -121,19 +54,19 @@ class LossConfig:
     augment_elastic: float = 0.0  # 0: off; else a smooth warp moving control points up to this many pixels
 
     def __post_init__(self) -> None:
-        _require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
-        _require_choice(self.continuous_info, CONTINUOUS_INFO_LOSSES, "loss.continuous_info")
-        _require_choice(self.info_update, INFO_UPDATES, "loss.info_update")
-        _require(0 <= self.lambda_categorical < math.inf, "loss.lambda_categorical", "must be 0 or more")
-        _require(0 <= self.lambda_continuous < math.inf, "loss.lambda_continuous", "must be 0 or more")
-        _require(all(0 <= w < math.inf for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
-        _require(0 <= self.lambda_augmented < math.inf, "loss.lambda_augmented", "must be 0 or more")
-        _require(0 <= self.augment_degrees <= 180, "loss.augment_degrees", "must be between 0 and 180")
-        _require(0 <= self.augment_shift < math.inf, "loss.augment_shift", "must be 0 or more (pixels)")
-        _require(0 <= self.augment_scale < 1, "loss.augment_scale", "must be at least 0 and below 1")
-        _require(0 <= self.augment_shear < math.inf, "loss.augment_shear", "must be 0 or more")
-        _require(0 <= self.augment_stroke <= 1, "loss.augment_stroke", "must be between 0 and 1")
-        _require(0 <= self.augment_elastic < math.inf, "loss.augment_elastic", "must be 0 or more (pixels)")
+        require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
+        require_choice(self.continuous_info, CONTINUOUS_INFO_LOSSES, "loss.continuous_info")
+        require_choice(self.info_update, INFO_UPDATES, "loss.info_update")
+        require(0 <= self.lambda_categorical < math.inf, "loss.lambda_categorical", "must be 0 or more")
+        require(0 <= self.lambda_continuous < math.inf, "loss.lambda_continuous", "must be 0 or more")
+        require(all(0 <= w < math.inf for w in self.lambda_codes), "loss.lambda_codes", "must hold numbers 0 or more")
+        require(0 <= self.lambda_augmented < math.inf, "loss.lambda_augmented", "must be 0 or more")
+        require(0 <= self.augment_degrees <= 180, "loss.augment_degrees", "must be between 0 and 180")
+        require(0 <= self.augment_shift < math.inf, "loss.augment_shift", "must be 0 or more (pixels)")
+        require(0 <= self.augment_scale < 1, "loss.augment_scale", "must be at least 0 and below 1")
+        require(0 <= self.augment_shear < math.inf, "loss.augment_shear", "must be 0 or more")
+        require(0 <= self.augment_stroke <= 1, "loss.augment_stroke", "must be between 0 and 1")
+        require(0 <= self.augment_elastic < math.inf, "loss.augment_elastic", "must be 0 or more (pixels)")
 
     def code_weights(self, n_categorical: int, n_continuous: int) -> tuple[list[float], list[float]]:
         """lambda of each categorical and each continuous code: `lambda_codes` (one per code,
@@ -157,11 +90,11 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         for name in ("lr_d", "lr_g", "lr_info"):
-            _require(0 < getattr(self, name) < 1, f"optim.{name}", "must be in (0, 1)")
+            require(0 < getattr(self, name) < 1, f"optim.{name}", "must be in (0, 1)")
         for name in ("beta1", "beta2"):
-            _require(0 <= getattr(self, name) < 1, f"optim.{name}", "must be in [0, 1)")
-        _require(self.batch_size >= 2, "optim.batch_size", "must be 2 or more (batch norm)")
-        _require(self.steps >= 1, "optim.steps", "must be 1 or more")
+            require(0 <= getattr(self, name) < 1, f"optim.{name}", "must be in [0, 1)")
+        require(self.batch_size >= 2, "optim.batch_size", "must be 2 or more (batch norm)")
+        require(self.steps >= 1, "optim.steps", "must be 1 or more")
 
 
 @dataclass(frozen=True)
@@ -177,9 +110,9 @@ class DataConfig:
     on_bad_file: str = "skip"
 
     def __post_init__(self) -> None:
-        _require_choice(self.dataset, DATASETS, "data.dataset")
-        _require_choice(self.on_bad_file, BAD_FILE_POLICIES, "data.on_bad_file")
-        _require(
+        require_choice(self.dataset, DATASETS, "data.dataset")
+        require_choice(self.on_bad_file, BAD_FILE_POLICIES, "data.on_bad_file")
+        require(
             self.dataset != "folder" or bool(self.path),
             "data.path",
             "is empty; data.dataset: folder needs the folder of images (e.g. --set data.path=photos/)",
@@ -198,7 +131,7 @@ class LoggingConfig:
 
     def __post_init__(self) -> None:
         for name in ("log_every", "image_every", "checkpoint_every", "keep_checkpoints"):
-            _require(getattr(self, name) >= 1, f"logging.{name}", "must be 1 or more")
+            require(getattr(self, name) >= 1, f"logging.{name}", "must be 1 or more")
 
 
 @dataclass(frozen=True)
@@ -206,7 +139,7 @@ class Config:
     """A complete, resolved training configuration."""
 
     seed: int = 0
-    latent: LatentConfig = field(default_factory=LatentConfig)
+    latent: LatentSpec = field(default_factory=LatentSpec)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -216,7 +149,7 @@ class Config:
 
     def __post_init__(self) -> None:
         n_codes = len(self.latent.categorical) + self.latent.continuous
-        _require(
+        require(
             len(self.loss.lambda_codes) in (0, n_codes),
             "loss.lambda_codes",
             f"has {len(self.loss.lambda_codes)} values but the latent has {n_codes} codes; give one "
@@ -253,7 +186,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     unknown = sorted((key for key in data if key not in known), key=str)
     if unknown:
         raise InfoGANError(
-            f"config: unknown key {prefix}{_show(str(unknown[0]))[1:-1]}; keys allowed at {where}: "
+            f"config: unknown key {prefix}{short_repr(str(unknown[0]))[1:-1]}; keys allowed at {where}: "
             + ", ".join(sorted(known))
         )
     values = {name: _coerce(hints[name], data[name], prefix + name) for name in data}
@@ -270,39 +203,29 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             value = [value]
         if not isinstance(value, (list, tuple)):
             kind = "whole numbers" if item is int else "numbers"
-            raise InfoGANError(f"config: {key} must be a list of {kind}, got {_show(value)}")
+            raise InfoGANError(f"config: {key} must be a list of {kind}, got {short_repr(value)}")
         return tuple(_coerce(item, v, key) for v in value)
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type {hint}")  # programming error, not user input
     if hint is bool:
         if not isinstance(value, bool):
-            raise InfoGANError(f"config: {key} must be true or false, got {_show(value)}")
+            raise InfoGANError(f"config: {key} must be true or false, got {short_repr(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InfoGANError(f"config: {key} must be a whole number, got {_show(value)}")
+            raise InfoGANError(f"config: {key} must be a whole number, got {short_repr(value)}")
         return value
     if hint is float:
         if isinstance(value, str):
             value = _float_from_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InfoGANError(f"config: {key} must be a number, got {_show(value)}")
+            raise InfoGANError(f"config: {key} must be a number, got {short_repr(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise InfoGANError(f"config: {key} must be text, got {_show(value)}")
+            raise InfoGANError(f"config: {key} must be text, got {short_repr(value)}")
         return value
     raise TypeError(f"unsupported config type {hint}")
-
-
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
-
-
-def _show(value: Any) -> str:
-    """A short repr for error messages: a value from a hostile file can be huge (or, through YAML
-    aliases, nested exponentially), so it is never printed whole."""
-    return _SHORT.repr(value)
 
 
 def _float_from_text(text: str) -> float | str:

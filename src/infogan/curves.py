@@ -8,7 +8,6 @@ from pathlib import Path
 from .config import Config
 from .errors import InfoGANError
 from .fileio import atomic_write
-from .latent import LatentSpec
 from .rundir import read_jsonl
 
 
@@ -28,7 +27,7 @@ def code_titles(run_dir: str | Path, config: Config) -> dict[str, str]:
     """Code names for the legends: "c1 (digit)" style when the run has an evaluation.json."""
     from .explore.labels import read_labels
 
-    return read_labels(run_dir, LatentSpec.from_config(config.latent), config.data.dataset).titles()
+    return read_labels(run_dir, config.latent, config.data.dataset).titles()
 
 
 def plot_curves(records: list[dict], config: Config, out: str | Path, titles: dict[str, str] | None = None) -> None:
@@ -41,7 +40,7 @@ def plot_curves(records: list[dict], config: Config, out: str | Path, titles: di
         import matplotlib.pyplot as plt
     except ImportError:
         raise InfoGANError("drawing curves needs matplotlib: pip install matplotlib") from None
-    spec = LatentSpec.from_config(config.latent)
+    spec = config.latent
     titles = {name: (titles or {}).get(name, name) for name in spec.code_names}
     steps = [r["step"] for r in records]
     figure, (info_axes, cont_axes, game_axes) = plt.subplots(1, 3, figsize=(15, 4))

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import LatentConfig
-from .errors import InfoGANError
+from .errors import InfoGANError, require, require_choice
+
+PRIORS = ("uniform", "normal")
 
 
 @dataclass(frozen=True)
@@ -33,25 +34,32 @@ class Latent:
 
 @dataclass(frozen=True)
 class LatentSpec:
-    """Sizes and priors of the noise and the codes."""
+    """The generator's input, and the config's `latent` section: the noise and the codes, their
+    sizes and priors."""
 
     noise_dim: int = 62
+    noise_prior: str = "uniform"
+    noise_scale: float = 1.0
     categorical: tuple[int, ...] = (10,)
     continuous: int = 2
-    noise_prior: str = "uniform"
     continuous_prior: str = "uniform"
-    noise_scale: float = 1.0
 
-    @classmethod
-    def from_config(cls, config: LatentConfig) -> LatentSpec:
-        return cls(
-            noise_dim=config.noise_dim,
-            categorical=tuple(config.categorical),
-            continuous=config.continuous,
-            noise_prior=config.noise_prior,
-            continuous_prior=config.continuous_prior,
-            noise_scale=config.noise_scale,
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categorical", tuple(self.categorical))
+        require(self.noise_dim >= 0, "latent.noise_dim", "must be 0 or more")
+        require(self.continuous >= 0, "latent.continuous", "must be 0 or more")
+        require(
+            math.isfinite(self.noise_scale) and self.noise_scale > 0, "latent.noise_scale", "must be a number above 0"
         )
+        for k in self.categorical:
+            require(k >= 2, "latent.categorical", f"has a code with {k} values; each needs 2 or more")
+        require(
+            self.noise_dim + sum(self.categorical) + self.continuous > 0,
+            "latent",
+            "is empty; give noise_dim, categorical or continuous a size",
+        )
+        require_choice(self.noise_prior, PRIORS, "latent.noise_prior")
+        require_choice(self.continuous_prior, PRIORS, "latent.continuous_prior")
 
     @property
     def input_dim(self) -> int:

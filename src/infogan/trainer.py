@@ -15,7 +15,7 @@ from .config import Config
 from .data.batches import InMemoryBatches
 from .errors import InfoGANError
 from .graphed import GraphedStep
-from .latent import Latent, LatentSpec, traversal_latents
+from .latent import Latent, traversal_latents
 from .models import build_networks
 from .rundir import RunDirectory, check_resumable
 from .runtime import resolve_device, use_cuda_graphs
@@ -91,7 +91,7 @@ class Trainer:
         runtime = config.runtime
         self.device = resolve_device(runtime.device)
         cuda_graphs = self.cuda_graphs = use_cuda_graphs(runtime.cuda_graphs, runtime.compile, self.device)
-        self.spec = LatentSpec.from_config(config.latent)
+        self.spec = config.latent
         self.run = run_dir if isinstance(run_dir, RunDirectory) or run_dir is None else RunDirectory(run_dir)
         self.progress = sys.stderr.isatty() if progress is None else progress
         with torch.random.fork_rng(devices=[]):

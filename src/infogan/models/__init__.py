@@ -11,8 +11,8 @@ from torch import nn
 from .heads import DiscriminatorWithQ, QHeads, QOutput
 
 if TYPE_CHECKING:
-    from ..config import ModelConfig
     from ..latent import LatentSpec
+    from .config import ModelConfig
 
 
 @dataclass(frozen=True)

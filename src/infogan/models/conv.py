@@ -10,9 +10,9 @@ import math
 
 from torch import nn
 
-from ..config import ModelConfig
 from ..errors import InfoGANError
 from ..latent import LatentSpec
+from .config import ModelConfig
 from .heads import DiscriminatorWithQ, ImageGenerator
 
 SIZES = (32, 64, 128)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import ModelConfig
 from ..latent import LatentSpec
+from .config import ModelConfig
 from .heads import DiscriminatorWithQ, ImageGenerator
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import ModelConfig
 from ..errors import InfoGANError
 from ..latent import LatentSpec
+from .config import ModelConfig
 from .heads import DiscriminatorWithQ, ImageGenerator
 
 
