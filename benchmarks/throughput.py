@@ -136,7 +136,7 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _step(trainer: Trainer, step: int) -> torch.Tensor:
+def _step(trainer: Trainer, step: int) -> dict[str, torch.Tensor]:
     latent = trainer.spec.sample(trainer.config.optim.batch_size, trainer.latent_rng, trainer.device)
     return trainer.train_on(trainer.batches.batch(step), latent)
 
@@ -173,7 +173,7 @@ def measure(job: dict) -> dict:
     batch = config.optim.batch_size
     apply_variant(trainer, job["variant"])
 
-    def one_step(step: int) -> torch.Tensor:
+    def one_step(step: int) -> dict[str, torch.Tensor]:
         return _step(trainer, step)
 
     for step in range(job["warmup"] + 1):

@@ -15,7 +15,7 @@ import torch
 
 from .errors import InfoGANError
 from .latent import Latent
-from .training import StepContext, train_step
+from .training import Stats, StepContext, train_step
 
 WARMUP_STEPS = 3  # eager steps before capture: they create Adam's state and pick cuDNN kernels
 
@@ -46,13 +46,14 @@ class GraphedStep:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._eager_steps = 0
         self._inputs: list[torch.Tensor] = []  # the graph's own copies: batch, latents, draws
-        self._stats: torch.Tensor | None = None
+        self._names: list[str] = []
+        self._stats: torch.Tensor | None = None  # the step's statistics stacked, in the graph's memory
 
     @property
     def captured(self) -> bool:
         return self._graph is not None
 
-    def __call__(self, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
         inputs = _flatten(real, latent, draws)
         if self._graph is None:
             if self._eager_steps < WARMUP_STEPS:
@@ -64,7 +65,8 @@ class GraphedStep:
             for static, fresh in zip(self._inputs, inputs, strict=True):
                 static.copy_(fresh)
         self._graph.replay()
-        return self._stats.clone()  # the graph overwrites its output on the next replay
+        stats = self._stats.clone()  # the graph overwrites its output on the next replay
+        return dict(zip(self._names, stats.unbind(), strict=True))
 
     def _check_shapes(self, inputs: list[torch.Tensor]) -> None:
         expected = [t.shape for t in self._inputs]
@@ -82,7 +84,9 @@ class GraphedStep:
         real, latent, draws = _unflatten(self._inputs)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._stats = train_step(self.ctx, real, latent, draws)
+            stats = train_step(self.ctx, real, latent, draws)
+            self._names = list(stats)
+            self._stats = torch.stack(list(stats.values()))
         self._graph = graph
 
 
@@ -96,7 +100,7 @@ def _unflatten(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, Latent, torch.
     return inputs[0], Latent(*inputs[1:4]), draws
 
 
-def _on_side_stream(work: Callable[[], torch.Tensor]) -> torch.Tensor:
+def _on_side_stream(work: Callable[[], Stats]) -> Stats:
     """Run `work` on a fresh stream, as CUDA graph warm-up steps must, then rejoin."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())

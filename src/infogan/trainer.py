@@ -50,8 +50,8 @@ class StatsWindow:
         self.steps = 0
         self.started = time.perf_counter()
 
-    def add(self, stats: torch.Tensor) -> None:
-        self.sums += stats
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        self.sums += torch.stack([stats[name] for name in self.names])
         self.steps += 1
 
     def check_finite(self, step: int) -> None:
@@ -192,11 +192,12 @@ class Trainer:
 
     # -- loop ------------------------------------------------------------------------------
 
-    def train_on(self, real: torch.Tensor, latent: Latent) -> torch.Tensor:
+    def train_on(self, real: torch.Tensor, latent: Latent) -> dict[str, torch.Tensor]:
         """One D and G update on a batch of real images and a batch of latents, on the device.
 
-        Returns the statistics named by `training.stat_names(spec, config.loss)` as one tensor on the device (read
-        it when you need it: reading waits for the GPU). Does not advance `step`; `fit` does.
+        Returns the step's statistics by name (`training.stat_names(spec, config.loss)`) as tensors on
+        the device (read them when you need them: reading waits for the GPU). Does not advance
+        `step`; `fit` does.
         With `loss.lambda_augmented` above 0 the step's image transforms are drawn here, from
         the run's latent generator.
         """

@@ -14,7 +14,7 @@ on randomly transformed copies of the generated images (`infogan.augment`), weig
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -99,6 +99,7 @@ class StepContext:
 
     def __post_init__(self) -> None:
         self._device_type = next(self.generator.parameters()).device.type  # looked up once, not per step
+        self.phases = step_phases(self.config.loss)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -121,32 +122,57 @@ def stat_names(spec: LatentSpec, loss: LossConfig) -> list[str]:
     return names
 
 
-def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> torch.Tensor:
+Stats = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What the phases of one step share: the real batch, the step's generated images (made once,
+    before D's update), the latents they came from and the transform draws (or None)."""
+
+    real: torch.Tensor
+    fake: torch.Tensor
+    latent: Latent
+    draws: torch.Tensor | None
+
+
+Phase = Callable[[StepContext, StepInputs], Stats]
+
+
+def step_phases(loss: LossConfig) -> tuple[Phase, ...]:
+    """The updates one step makes, in order, for an info-term convention: D, then G, then under
+    "joint" the third optimiser's info update (whose statistics replace D's info statistics)."""
+    phases: list[Phase] = [
+        lambda ctx, x: discriminator_phase(ctx, x.real, x.fake, x.latent, x.draws),
+        lambda ctx, x: generator_phase(ctx, x.fake, x.latent, x.draws),
+    ]
+    if loss.info_update == "joint":
+        phases.append(lambda ctx, x: info_phase(ctx, x.latent, x.draws))
+    return tuple(phases)
+
+
+def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
     """One D update and one G update (and an info update under "joint").
 
     draws: the uniform draws of this step's image transforms (`augment.draw_transforms`),
-    needed when `loss.lambda_augmented` is above 0. Returns the detached statistics named by
-    `stat_names` as one tensor, so the caller decides when to synchronise with the device.
+    needed when `loss.lambda_augmented` is above 0. Returns the detached statistics by name
+    (the names of `stat_names`) as tensors on the device, so the caller decides when to
+    synchronise with it.
     """
     if ctx.config.loss.lambda_augmented > 0 and draws is None:
         raise ValueError("loss.lambda_augmented is above 0: pass this step's transform draws")
     with ctx.autocast():
         fake = ctx.generator(ctx.spec.to_input(latent))
-    d_loss, real_logits, fake_logits, info = discriminator_phase(ctx, real, fake, latent, draws)
-    g_loss, augmented = generator_phase(ctx, fake, latent, draws)
-    if ctx.optimizers.info is not None:
-        info, augmented = info_phase(ctx, latent, draws)
-    probabilities = _real_fake_scores(real_logits, fake_logits, ctx.config.loss.adversarial)
-    stats = [torch.stack([d_loss, g_loss, *probabilities]), categorical_mi_bounds(ctx.spec, info.categorical)]
-    stats.append(info.continuous)
-    if augmented is not None:
-        stats.append(categorical_mi_bounds(ctx.spec, augmented))
-    return torch.cat(stats).detach()
+    inputs = StepInputs(real, fake, latent, draws)
+    stats: Stats = {}
+    for phase in ctx.phases:
+        stats.update(phase(ctx, inputs))
+    return stats
 
 
 def discriminator_phase(
     ctx: StepContext, real: torch.Tensor, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None
-):
+) -> Stats:
     """D's optimiser steps on the adversarial loss (plus lambda * L_I under "both")."""
     loss_cfg = ctx.config.loss
     d_opt = ctx.optimizers.d
@@ -162,12 +188,12 @@ def discriminator_phase(
         loss = loss + info.total + _weighted(ctx, _augmented_ce(ctx, fake.detach(), latent, draws))
     loss.backward()
     d_opt.step()
-    return adversarial.detach(), real_logits.detach(), fake_logits.detach(), _detached(info)
+    d_real, d_fake = _real_fake_scores(real_logits.detach(), fake_logits.detach(), loss_cfg.adversarial)
+    return {"d_loss": adversarial.detach(), "d_real": d_real, "d_fake": d_fake, **_info_stats(ctx, info)}
 
 
-def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None):
-    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint"). Returns the
-    adversarial loss and the augmented term's cross-entropies (None when it does not run here)."""
+def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
+    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint")."""
     g_opt = ctx.optimizers.g
     set_trainable(ctx.discriminator, _params(g_opt))  # D's own weights stay frozen here
     g_opt.zero_grad(set_to_none=True)
@@ -181,12 +207,11 @@ def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent, draws:
         loss = loss + _info(ctx, q, latent).total + _weighted(ctx, augmented)
     loss.backward()
     g_opt.step()
-    return adversarial.detach(), _detach_optional(augmented)
+    return {"g_loss": adversarial.detach(), **_augmented_stats(ctx, augmented)}
 
 
-def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = None):
-    """The "joint" convention's third optimiser steps on lambda * L_I over all of G and D.
-    Returns the info terms and the augmented term's cross-entropies (None when it is off)."""
+def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
+    """The "joint" convention's third optimiser steps on lambda * L_I over all of G and D."""
     info_opt = ctx.optimizers.info
     set_trainable(ctx.discriminator, ctx.discriminator.parameters())
     info_opt.zero_grad(set_to_none=True)
@@ -197,7 +222,23 @@ def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = No
     augmented = _augmented_ce(ctx, fake, latent, draws)
     (info.total + _weighted(ctx, augmented)).backward()
     info_opt.step()
-    return _detached(info), _detach_optional(augmented)
+    return {**_info_stats(ctx, info), **_augmented_stats(ctx, augmented)}
+
+
+def _info_stats(ctx: StepContext, info) -> Stats:
+    """Each categorical code's MI bound and each continuous code's info loss, by name."""
+    bounds = categorical_mi_bounds(ctx.spec, info.categorical.detach())
+    stats = {f"mi_{name}": bounds[i] for i, name in enumerate(ctx.spec.categorical_names)}
+    continuous = info.continuous.detach()
+    stats.update({f"info_loss_{name}": continuous[i] for i, name in enumerate(ctx.spec.continuous_names)})
+    return stats
+
+
+def _augmented_stats(ctx: StepContext, augmented: torch.Tensor | None) -> Stats:
+    if augmented is None:
+        return {}
+    bounds = categorical_mi_bounds(ctx.spec, augmented.detach())
+    return {f"mi_augmented_{name}": bounds[i] for i, name in enumerate(ctx.spec.categorical_names)}
 
 
 def _info(ctx: StepContext, q, latent: Latent):
@@ -227,18 +268,10 @@ def _weighted(ctx: StepContext, augmented: torch.Tensor | None) -> torch.Tensor 
     return 0.0 if augmented is None else ctx.config.loss.lambda_augmented * augmented.sum()
 
 
-def _detach_optional(tensor: torch.Tensor | None) -> torch.Tensor | None:
-    return None if tensor is None else tensor.detach()
-
-
 def _float(q: QOutput) -> QOutput:
     """Q's output in float32, so the information term is computed in full precision."""
     logits = [lg.float() for lg in q.categorical_logits]
     return QOutput(logits, q.continuous_mean.float(), q.continuous_log_std.float())
-
-
-def _detached(info):
-    return type(info)(info.total.detach(), info.categorical.detach(), info.continuous.detach())
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
