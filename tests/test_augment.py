@@ -220,6 +220,20 @@ def test_runs_with_the_augmented_term_are_reproducible_and_differ_from_plain_run
     assert not torch.equal(first["body.0.weight"], plain["body.0.weight"])
 
 
+def test_turning_the_term_on_leaves_the_run_latents_alone(train_slice):
+    config = tiny_config(**{"optim.steps": 3})
+    plain, augmented = (
+        Trainer(config, train_slice),
+        Trainer(config.replace(**{"loss.lambda_augmented": 2.0}), train_slice),
+    )
+    seen = {id(plain): [], id(augmented): []}
+    record = lambda trainer: seen[id(trainer)].append(trainer.latent_rng.get_state())  # noqa: E731
+    for trainer in (plain, augmented):
+        trainer.fit(callbacks=[record])
+    assert all(torch.equal(a, b) for a, b in zip(seen[id(plain)], seen[id(augmented)], strict=True))
+    assert not torch.equal(augmented.augment_rng.get_state(), plain.augment_rng.get_state())  # drawn from
+
+
 @pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
 def test_steps_with_the_term_report_the_bound_from_transformed_images(info_update):
     ctx = _context(info_update, 1.0)

@@ -27,6 +27,7 @@ def test_round_trip_restores_everything(trained, train_slice, tmp_path):
     for a, b in zip(trained.generator.state_dict().values(), fresh.generator.state_dict().values()):
         assert torch.equal(a, b)
     assert torch.equal(fresh.latent_rng.get_state(), trained.latent_rng.get_state())
+    assert torch.equal(fresh.augment_rng.get_state(), trained.augment_rng.get_state())
     for name, opt in trained.optimizers.named().items():
         saved, loaded = opt.state_dict(), fresh.optimizers.named()[name].state_dict()
         assert saved["param_groups"] == loaded["param_groups"]

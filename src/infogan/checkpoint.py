@@ -172,10 +172,11 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
 def _check_rng(rng: dict[str, torch.Tensor], kind: str, path: Path) -> None:
     if kind != "checkpoint":
         return
-    state = rng.get("latent")
-    if state is None or state.dtype != torch.uint8 or state.ndim != 1:
-        got = "missing" if state is None else f"{state.dtype} of shape {tuple(state.shape)}"
-        raise InfoGANError(f"{path} has a damaged random-generator state ({got}, expected uint8 bytes)")
+    for name in ("latent", *(set(rng) - {"latent"})):
+        state = rng.get(name)
+        if state is None or state.dtype != torch.uint8 or state.ndim != 1:
+            got = "missing" if state is None else f"{state.dtype} of shape {tuple(state.shape)}"
+            raise InfoGANError(f"{path} has a damaged random-generator state {name!r} ({got}, expected uint8 bytes)")
 
 
 def _unflatten_optimizer(info: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from .visualize import save_grid, to_unit_range
 
 Callback = Callable[["Trainer"], None]
 NONFINITE_CHECK_EVERY = 10
+AUGMENT_SEED_OFFSET = 1 << 40  # the transforms' generator: seeded apart from the latents' one
 MAX_ROLLBACKS = 3
 
 
@@ -105,6 +106,8 @@ class Trainer:
             self.discriminator.compile(options=options)
         self.optimizers = build_optimizers(config, self.generator, self.discriminator, capturable=cuda_graphs)
         self.latent_rng = torch.Generator(self.device).manual_seed(config.seed)
+        # the augmented term's transforms have their own stream, so turning it on leaves the latents alone
+        self.augment_rng = torch.Generator(self.device).manual_seed(config.seed + AUGMENT_SEED_OFFSET)
         self.batches = InMemoryBatches(
             images, config.optim.batch_size, config.seed, config.model.image_range, self.device
         )
@@ -137,7 +140,7 @@ class Trainer:
             step=self.step,
             networks={"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()},
             optimizers={name: opt.state_dict() for name, opt in self.optimizers.named().items()},
-            rng={"latent": self.latent_rng.get_state()},
+            rng={"latent": self.latent_rng.get_state(), "augment": self.augment_rng.get_state()},
         )
 
     def restore(self, snapshot: ckpt.Snapshot) -> None:
@@ -159,11 +162,23 @@ class Trainer:
         self._apply_changed_learning_rates(snapshot.config)
         try:
             self.latent_rng.set_state(snapshot.rng["latent"])
+            self._restore_augment_rng(snapshot)
         except (KeyError, RuntimeError) as exc:
             raise InfoGANError(f"the checkpoint's random-generator state cannot be used: {exc}") from None
         self.step = snapshot.step
         if self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
             self._graphed.reset()
+
+    def _restore_augment_rng(self, snapshot: ckpt.Snapshot) -> None:
+        state = snapshot.rng.get("augment")
+        if state is not None:
+            self.augment_rng.set_state(state)
+        elif self.config.loss.lambda_augmented > 0:  # written before the transforms had their own generator
+            print(
+                "note: this checkpoint holds no state for the augmented term's transforms (an earlier version "
+                "drew them with the latents); they continue from a fresh stream",
+                file=sys.stderr,
+            )
 
     def _apply_changed_learning_rates(self, saved: Config) -> None:
         rates = {"d": "lr_d", "g": "lr_g", "info": "lr_info"}
@@ -199,11 +214,11 @@ class Trainer:
         the device (read them when you need them: reading waits for the GPU). Does not advance
         `step`; `fit` does.
         With `loss.lambda_augmented` above 0 the step's image transforms are drawn here, from
-        the run's latent generator.
+        the run's own generator for them (`augment_rng`).
         """
         draws = None
         if self.config.loss.lambda_augmented > 0:
-            draws = draw_transforms(len(latent), self.config.loss, self.latent_rng, self.device)
+            draws = draw_transforms(len(latent), self.config.loss, self.augment_rng, self.device)
         if self._graphed is not None:
             return self._graphed(real, latent, draws)
         return train_step(self._context, real, latent, draws)
