@@ -112,7 +112,7 @@ def run_seed(job: dict) -> dict:
 
     trainer.fit(callbacks=[evaluate_now])
     final = curve[-1]
-    code = infogan.config.latent.categorical_names[0]
+    code = config.latent.categorical_names[0]
     return {
         "seed": job["seed"],
         "final": final,
@@ -226,7 +226,7 @@ def main() -> int:
             results = pool.map(run_seed, jobs)
     else:
         results = [run_seed(job) for job in jobs]
-    code = infogan.config.latent.categorical_names[0]
+    code = config.latent.categorical_names[0]
     report = {
         "command": "python " + " ".join(sys.argv),
         "preset": args.preset,

@@ -191,7 +191,7 @@ def test_a_full_disk_while_logging_is_a_clear_error(train_slice, tmp_path, monke
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("infogan.trainer.save_grid", full_disk)
+    monkeypatch.setattr("infogan.progress.save_grid", full_disk)
     with pytest.raises(InfoGANError, match="No space left on device.*--resume"):
         trainer.fit()
 

@@ -1,9 +1,9 @@
-"""The training loop: data batches, logging, progress images, checkpoints and resume."""
+"""The training loop, handed its parts: the train state (state.py), the batches (data/), the step
+(training.py, or its CUDA graph), the run directory (rundir.py) and what it shows (progress.py)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,70 +15,28 @@ from .config import Config
 from .data.batches import InMemoryBatches
 from .errors import InfoGANError
 from .graphed import GraphedStep
-from .latent import Latent, traversal_latents
-from .models import build_networks
+from .latent import Latent
+from .progress import ProgressImages, StatsWindow
 from .rundir import RunDirectory, check_resumable
 from .runtime import resolve_device, use_cuda_graphs
-from .training import StepContext, build_optimizers, stat_names, train_step
-from .visualize import save_grid, to_unit_range
+from .state import NonFiniteError, TrainState, diverged_message
+from .training import StepContext, stat_names, train_step
+
+__all__ = ["NonFiniteError", "Trainer", "diverged_message"]
 
 Callback = Callable[["Trainer"], None]
 NONFINITE_CHECK_EVERY = 10
-AUGMENT_SEED_OFFSET = 1 << 40  # the transforms' generator: seeded apart from the latents' one
 MAX_ROLLBACKS = 3
 
 
-class NonFiniteError(InfoGANError):
-    """Training produced NaN or infinity."""
-
-
-def diverged_message(what: str, step: int) -> str:
-    return (
-        f"training diverged: {what} became NaN or infinite by step {step}. "
-        "The last good checkpoint is kept; resume from it with lower learning rates "
-        "(infogan train --resume --out RUN_DIR --set optim.lr_d=0.0001 --set optim.lr_g=0.0005) "
-        "or with --on-nonfinite rollback"
-    )
-
-
-class StatsWindow:
-    """Sums of the per-step statistics since the last log line, kept on the device so the
-    training loop does not wait for it."""
-
-    def __init__(self, names: list[str], device: torch.device) -> None:
-        self.names = names
-        self.sums = torch.zeros(len(names), device=device)
-        self.steps = 0
-        self.started = time.perf_counter()
-
-    def add(self, stats: dict[str, torch.Tensor]) -> None:
-        self.sums += torch.stack([stats[name] for name in self.names])
-        self.steps += 1
-
-    def check_finite(self, step: int) -> None:
-        finite = torch.isfinite(self.sums)
-        if not bool(finite.all()):
-            bad = [name for name, ok in zip(self.names, finite.tolist()) if not ok]
-            raise NonFiniteError(diverged_message(", ".join(bad), step))
-
-    def flush(self, batch_size: int) -> dict[str, float]:
-        """Means since the last flush, plus images per second; then start a new window."""
-        seconds = max(time.perf_counter() - self.started, 1e-9)
-        means = (self.sums / max(self.steps, 1)).tolist()
-        values = {name: round(value, 6) for name, value in zip(self.names, means)}
-        values["images_per_s"] = round(self.steps * batch_size / seconds, 1)
-        self.sums.zero_()
-        self.steps, self.started = 0, time.perf_counter()
-        return values
-
-
 class Trainer:
-    """Owns the networks, optimisers and RNG of one run and trains them step by step.
+    """Trains one run step by step.
 
     With a `run_dir` (a path or a `RunDirectory`) it writes there through the run directory:
     the resolved config, the metrics log, progress images and checkpoints, under the run's
     lock; without one it only trains (useful from Python and in tests). How it runs (device,
-    bf16, compile, CUDA graphs, what to do on NaN) is `config.runtime`.
+    bf16, compile, CUDA graphs, what to do on NaN) is `config.runtime`. The networks,
+    optimisers and generators are `state` (also reachable as `generator`, `optimizers`, ...).
     """
 
     def __init__(
@@ -91,26 +49,19 @@ class Trainer:
         self.config = config
         runtime = config.runtime
         self.device = resolve_device(runtime.device)
-        cuda_graphs = self.cuda_graphs = use_cuda_graphs(runtime.cuda_graphs, runtime.compile, self.device)
+        self.cuda_graphs = use_cuda_graphs(runtime.cuda_graphs, runtime.compile, self.device)
         self.spec = config.latent
         self.run = run_dir if isinstance(run_dir, RunDirectory) or run_dir is None else RunDirectory(run_dir)
         self.progress = sys.stderr.isatty() if progress is None else progress
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            generator, discriminator = build_networks(config.model, self.spec)
-        self.generator = generator.to(self.device)
-        self.discriminator = discriminator.to(self.device)
+        self.state = TrainState.build(config, self.device, capturable=self.cuda_graphs)
         if runtime.compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
             options = _compile_options(self.device)
             self.generator.compile(options=options)
             self.discriminator.compile(options=options)
-        self.optimizers = build_optimizers(config, self.generator, self.discriminator, capturable=cuda_graphs)
-        self.latent_rng = torch.Generator(self.device).manual_seed(config.seed)
-        # the augmented term's transforms have their own stream, so turning it on leaves the latents alone
-        self.augment_rng = torch.Generator(self.device).manual_seed(config.seed + AUGMENT_SEED_OFFSET)
         self.batches = InMemoryBatches(
             images, config.optim.batch_size, config.seed, config.model.image_range, self.device
         )
+        self.images = ProgressImages(self.spec, config.seed, config.model.image_range)
         self.step = 0
         self.rollbacks = 0
         self.stop_requested = False
@@ -122,73 +73,46 @@ class Trainer:
             self.discriminator,
             self.optimizers,
             runtime.precision,
-            graph_safe=cuda_graphs,
+            graph_safe=self.cuda_graphs,
         )
-        self._graphed = GraphedStep(self._context) if cuda_graphs else None
-        self._fixed = self._fixed_latents()
+        self._graphed = GraphedStep(self._context) if self.cuda_graphs else None
 
     @property
     def run_dir(self) -> Path | None:
         return None if self.run is None else self.run.path
 
-    # -- state -----------------------------------------------------------------------------
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self.state.generator
+
+    @property
+    def discriminator(self) -> torch.nn.Module:
+        return self.state.discriminator
+
+    @property
+    def optimizers(self):
+        return self.state.optimizers
+
+    @property
+    def latent_rng(self) -> torch.Generator:
+        return self.state.latent_rng
+
+    @property
+    def augment_rng(self) -> torch.Generator:
+        return self.state.augment_rng
+
+    # -- checkpoints -----------------------------------------------------------------------
 
     def snapshot(self) -> ckpt.Snapshot:
-        return ckpt.Snapshot(
-            kind="checkpoint",
-            config=self.config,
-            step=self.step,
-            networks={"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()},
-            optimizers={name: opt.state_dict() for name, opt in self.optimizers.named().items()},
-            rng={"latent": self.latent_rng.get_state(), "augment": self.augment_rng.get_state()},
-        )
+        return self.state.snapshot(self.config, self.step)
 
     def restore(self, snapshot: ckpt.Snapshot) -> None:
-        """Load networks, optimisers, RNG state and step from a checkpoint of a compatible run.
-
-        Learning rates in this run's config that differ from the checkpoint's config replace the
-        optimisers' rates (else the saved rates stay, halved ones after a rollback included).
-        """
-        if snapshot.kind != "checkpoint":
-            raise InfoGANError("an exported model holds no optimiser state; resume from a run's checkpoint")
+        """Continue from a checkpoint of a compatible run (see `TrainState.load`)."""
         self._changes = check_resumable(snapshot.config, self.config)
-        ckpt.load_networks({"generator": self.generator, "discriminator": self.discriminator}, snapshot.networks)
-        for name, opt in self.optimizers.named().items():
-            if name not in snapshot.optimizers:
-                raise InfoGANError(f"the checkpoint holds no state for optimiser {name}; it cannot be resumed")
-            ckpt.load_optimizer(opt, snapshot.optimizers[name], name)
-            for group in opt.param_groups:  # how this run steps, not how the saving run did
-                group["capturable"] = self.cuda_graphs
-        self._apply_changed_learning_rates(snapshot.config)
-        try:
-            self.latent_rng.set_state(snapshot.rng["latent"])
-            self._restore_augment_rng(snapshot)
-        except (KeyError, RuntimeError) as exc:
-            raise InfoGANError(f"the checkpoint's random-generator state cannot be used: {exc}") from None
+        self.state.load(snapshot, self.config, capturable=self.cuda_graphs)
         self.step = snapshot.step
         if self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
             self._graphed.reset()
-
-    def _restore_augment_rng(self, snapshot: ckpt.Snapshot) -> None:
-        state = snapshot.rng.get("augment")
-        if state is not None:
-            self.augment_rng.set_state(state)
-        elif self.config.loss.lambda_augmented > 0:  # written before the transforms had their own generator
-            print(
-                "note: this checkpoint holds no state for the augmented term's transforms (an earlier version "
-                "drew them with the latents); they continue from a fresh stream",
-                file=sys.stderr,
-            )
-
-    def _apply_changed_learning_rates(self, saved: Config) -> None:
-        rates = {"d": "lr_d", "g": "lr_g", "info": "lr_info"}
-        for name, opt in self.optimizers.named().items():
-            key = rates[name]
-            new = getattr(self.config.optim, key)
-            if new != getattr(saved.optim, key):
-                for group in opt.param_groups:
-                    group["lr"] = new
-                print(f"optim.{key} changed on resume: {getattr(saved.optim, key)} -> {new}", file=sys.stderr)
 
     def save_checkpoint(self) -> Path:
         """Write a checkpoint for the current step and keep only the newest few.
@@ -197,12 +121,7 @@ class Trainer:
         checkpoint stays newest.
         """
         assert self.run is not None
-        for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
-            tensors = [("weight", *item) for item in net.named_parameters()]
-            tensors += [("batch-norm statistic", *item) for item in net.named_buffers() if item[1].is_floating_point()]
-            for kind, name, tensor in tensors:
-                if not torch.isfinite(tensor).all():
-                    raise NonFiniteError(diverged_message(f"{net_name} {kind} {name}", self.step))
+        self.state.check_finite(self.step)
         return self.run.save_checkpoint(self.snapshot(), self.config.logging.keep_checkpoints)
 
     # -- loop ------------------------------------------------------------------------------
@@ -212,9 +131,8 @@ class Trainer:
 
         Returns the step's statistics by name (`training.stat_names(spec, config.loss)`) as tensors on
         the device (read them when you need them: reading waits for the GPU). Does not advance
-        `step`; `fit` does.
-        With `loss.lambda_augmented` above 0 the step's image transforms are drawn here, from
-        the run's own generator for them (`augment_rng`).
+        `step`; `fit` does. With `loss.lambda_augmented` above 0 the step's image transforms
+        are drawn here, from the run's own generator for them (`augment_rng`).
         """
         draws = None
         if self.config.loss.lambda_augmented > 0:
@@ -291,11 +209,9 @@ class Trainer:
         if self.run is None or self.rollbacks >= MAX_ROLLBACKS or not self.run.has_run():
             return False
         snapshot, path = self.run.latest_valid()
-        self.restore(snapshot)
+        self.restore(snapshot)  # resets a captured step, which would keep the old rates
         self.rollbacks += 1
-        for optimizer in self.optimizers.named().values():
-            for group in optimizer.param_groups:
-                group["lr"] *= 0.5  # a captured step would keep the old rate: restore reset it
+        self.state.halve_learning_rates()
         print(
             f"non-finite values: rolled back to {path.name} (step {self.step}) with learning rates halved "
             f"(rollback {self.rollbacks} of {MAX_ROLLBACKS})",
@@ -309,7 +225,7 @@ class Trainer:
             return
         logging = self.config.logging
         if self.step % logging.image_every == 0 or self.step == total:
-            self._save_progress_images()
+            self.images.save(self.generator, self.run.images, self.step)
         if self.step % logging.checkpoint_every == 0 or self.step == total:
             self.save_checkpoint()
 
@@ -330,33 +246,9 @@ class Trainer:
 
         return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True)
 
-    # -- progress images -------------------------------------------------------------------
-
-    def _fixed_latents(self):
-        rng = torch.Generator().manual_seed(self.config.seed + 12345)
-        samples = self.spec.sample(100, rng)
-        traversals = [traversal_latents(self.spec, name, generator=rng) for name in self.spec.code_names]
-        return samples, traversals
-
-    @torch.no_grad()
-    def _save_progress_images(self) -> None:
-        samples, traversals = self._fixed
-        images = self.run.images
-        save_grid(self.render(samples), images / f"samples-{self.step:07d}.png", columns=10)
-        for name, (latent, columns) in zip(self.spec.code_names, traversals):
-            save_grid(self.render(latent), images / f"traverse-{name}-{self.step:07d}.png", columns=columns)
-
-    @torch.no_grad()
-    def render(self, latent) -> torch.Tensor:
+    def render(self, latent: Latent) -> torch.Tensor:
         """Images in [0, 1] for a latent batch, with G in eval mode (batch-norm running stats)."""
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            moved = type(latent)(*(t.to(self.device) for t in (latent.noise, latent.categorical, latent.continuous)))
-            images = self.generator(self.spec.to_input(moved))
-        finally:
-            self.generator.train(was_training)
-        return to_unit_range(images, self.config.model.image_range).cpu()
+        return self.images.render(self.generator, latent)
 
 
 def _compile_options(device: torch.device) -> dict | None:

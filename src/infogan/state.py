@@ -1,0 +1,124 @@
+"""What a checkpoint holds of a run in training: its networks, optimisers and random generators,
+built from a config, saved as a snapshot and loaded back with every tensor checked."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .config import Config
+from .errors import InfoGANError
+from .models import build_networks
+from .training import Optimizers, build_optimizers
+
+AUGMENT_SEED_OFFSET = 1 << 40  # the transforms' generator: seeded apart from the latents' one
+LEARNING_RATES = {"d": "lr_d", "g": "lr_g", "info": "lr_info"}  # optimiser -> its config key
+
+
+class NonFiniteError(InfoGANError):
+    """Training produced NaN or infinity."""
+
+
+def diverged_message(what: str, step: int) -> str:
+    return (
+        f"training diverged: {what} became NaN or infinite by step {step}. "
+        "The last good checkpoint is kept; resume from it with lower learning rates "
+        "(infogan train --resume --out RUN_DIR --set optim.lr_d=0.0001 --set optim.lr_g=0.0005) "
+        "or with --on-nonfinite rollback"
+    )
+
+
+@dataclass
+class TrainState:
+    """The networks, optimisers and generators of a run. The latents come from `latent_rng`; the
+    augmented term's transforms from `augment_rng`, so turning it on leaves the latents alone."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    optimizers: Optimizers
+    latent_rng: torch.Generator
+    augment_rng: torch.Generator
+
+    @classmethod
+    def build(cls, config: Config, device: torch.device, capturable: bool = False) -> TrainState:
+        """Fresh networks (initialised from the config's seed, leaving the global RNG alone) on
+        `device`, their optimisers, and the run's generators."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            generator, discriminator = build_networks(config.model, config.latent)
+        generator, discriminator = generator.to(device), discriminator.to(device)
+        return cls(
+            generator,
+            discriminator,
+            build_optimizers(config, generator, discriminator, capturable=capturable),
+            torch.Generator(device).manual_seed(config.seed),
+            torch.Generator(device).manual_seed(config.seed + AUGMENT_SEED_OFFSET),
+        )
+
+    def snapshot(self, config: Config, step: int) -> ckpt.Snapshot:
+        return ckpt.Snapshot(
+            kind="checkpoint",
+            config=config,
+            step=step,
+            networks={"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()},
+            optimizers={name: opt.state_dict() for name, opt in self.optimizers.named().items()},
+            rng={"latent": self.latent_rng.get_state(), "augment": self.augment_rng.get_state()},
+        )
+
+    def load(self, snapshot: ckpt.Snapshot, config: Config, capturable: bool) -> None:
+        """Load a checkpoint's tensors in place, once each fits. Learning rates in `config` that
+        differ from the checkpoint's config replace the saved ones (else those stay, halved
+        ones after a rollback included); `capturable` is how this run steps."""
+        if snapshot.kind != "checkpoint":
+            raise InfoGANError("an exported model holds no optimiser state; resume from a run's checkpoint")
+        ckpt.load_networks({"generator": self.generator, "discriminator": self.discriminator}, snapshot.networks)
+        for name, opt in self.optimizers.named().items():
+            if name not in snapshot.optimizers:
+                raise InfoGANError(f"the checkpoint holds no state for optimiser {name}; it cannot be resumed")
+            ckpt.load_optimizer(opt, snapshot.optimizers[name], name)
+            for group in opt.param_groups:
+                group["capturable"] = capturable
+        self._apply_changed_learning_rates(snapshot.config, config)
+        try:
+            self.latent_rng.set_state(snapshot.rng["latent"])
+            self._load_augment_rng(snapshot, config)
+        except (KeyError, RuntimeError) as exc:
+            raise InfoGANError(f"the checkpoint's random-generator state cannot be used: {exc}") from None
+
+    def check_finite(self, step: int) -> None:
+        """Raise `NonFiniteError` naming the first weight or batch-norm statistic that is not finite."""
+        for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+            tensors = [("weight", *item) for item in net.named_parameters()]
+            tensors += [("batch-norm statistic", *item) for item in net.named_buffers() if item[1].is_floating_point()]
+            for kind, name, tensor in tensors:
+                if not torch.isfinite(tensor).all():
+                    raise NonFiniteError(diverged_message(f"{net_name} {kind} {name}", step))
+
+    def halve_learning_rates(self) -> None:
+        for optimizer in self.optimizers.named().values():
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5
+
+    def _load_augment_rng(self, snapshot: ckpt.Snapshot, config: Config) -> None:
+        state = snapshot.rng.get("augment")
+        if state is not None:
+            self.augment_rng.set_state(state)
+        elif config.loss.lambda_augmented > 0:  # written before the transforms had their own generator
+            print(
+                "note: this checkpoint holds no state for the augmented term's transforms (an earlier version "
+                "drew them with the latents); they continue from a fresh stream",
+                file=sys.stderr,
+            )
+
+    def _apply_changed_learning_rates(self, saved: Config, config: Config) -> None:
+        for name, opt in self.optimizers.named().items():
+            key = LEARNING_RATES[name]
+            old, new = getattr(saved.optim, key), getattr(config.optim, key)
+            if new != old:
+                for group in opt.param_groups:
+                    group["lr"] = new
+                print(f"optim.{key} changed on resume: {old} -> {new}", file=sys.stderr)
