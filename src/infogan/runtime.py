@@ -4,7 +4,6 @@ resume continues the way the run started, and one device resolution for every co
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -99,7 +98,3 @@ def changes_breaking_identity(saved: RuntimeConfig, requested: RuntimeConfig) ->
         for key in BIT_IDENTITY_KEYS
         if getattr(saved, key) != getattr(requested, key)
     ]
-
-
-def finite(value: float) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
