@@ -18,6 +18,7 @@ from infogan.models import build_networks
 from infogan.trainer import Trainer
 from infogan.training import (
     StepContext,
+    StepInputs,
     build_optimizers,
     discriminator_phase,
     generator_phase,
@@ -169,7 +170,7 @@ def _gradients(ctx, phase: str, draws: torch.Tensor) -> dict[str, torch.Tensor]:
     if phase == "d":
         discriminator_phase(ctx, real, fake, latent, draws)
     else:
-        generator_phase(ctx, fake, latent, draws)
+        generator_phase(ctx, StepInputs(real, fake, latent, draws))
     grads = {
         f"{tag}.{name}": p.grad.clone()
         for tag, module in (("g", ctx.generator), ("d", ctx.discriminator))
@@ -237,8 +238,8 @@ def test_turning_the_term_on_leaves_the_run_latents_alone(train_slice):
 @pytest.mark.parametrize("info_update", ["both", "generator_q", "joint"])
 def test_steps_with_the_term_report_the_bound_from_transformed_images(info_update):
     ctx = _context(info_update, 1.0)
-    names = stat_names(ctx.spec, ctx.config.loss)
-    assert names[-1] == "mi_augmented_c1" and "mi_augmented_c1" not in stat_names(ctx.spec, Config().loss)
+    names = stat_names(ctx.config)
+    assert names[-1] == "mi_augmented_c1" and "mi_augmented_c1" not in stat_names(Config())
     stats = train_step(ctx, torch.rand(16, 1, 28, 28), ctx.spec.sample(16), torch.rand(16, DRAWS_PER_IMAGE))
     assert set(stats) == set(names) and all(torch.isfinite(value) for value in stats.values())
     assert stats["mi_augmented_c1"] <= math.log(10) + 1e-6  # a bound on I(c1; x) cannot pass H(c1)

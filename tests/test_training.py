@@ -8,6 +8,7 @@ from infogan.models import build_networks
 from infogan.trainer import Trainer
 from infogan.training import (
     StepContext,
+    StepInputs,
     build_optimizers,
     discriminator_phase,
     generator_phase,
@@ -72,7 +73,7 @@ def test_generator_step_changes_only_its_own_parameters(info_update):
     ctx, _ = _context(info_update)
     g_before, d_before = _snapshot(ctx.generator), _snapshot(ctx.discriminator)
     latent = ctx.spec.sample(16)
-    generator_phase(ctx, ctx.generator(ctx.spec.to_input(latent)), latent)
+    generator_phase(ctx, StepInputs(None, ctx.generator(ctx.spec.to_input(latent)), latent, None))
     assert _changed(ctx.generator, g_before) == set(g_before)
     expected = _q_names(ctx.discriminator) if info_update == "generator_q" else set()
     assert _changed(ctx.discriminator, d_before) == expected
@@ -94,7 +95,7 @@ def test_train_step_returns_finite_named_stats(info_update, adversarial, continu
     ctx, real = _context(info_update)
     ctx.config = ctx.config.replace(**{"loss.adversarial": adversarial, "loss.continuous_info": continuous})
     stats = train_step(ctx, real, ctx.spec.sample(16))
-    assert list(stats) != [] and set(stats) == set(stat_names(ctx.spec, ctx.config.loss))
+    assert list(stats) != [] and set(stats) == set(stat_names(ctx.config))
     assert all(value.shape == () and torch.isfinite(value) and not value.requires_grad for value in stats.values())
 
 

@@ -2,7 +2,8 @@
 
 Every section is a frozen dataclass that checks itself. The components own theirs: `latent` is
 the generator's `LatentSpec` (latent.py), `model` the networks' `ModelConfig` (models/config.py),
-`runtime` the `RuntimeConfig` (runtime.py); the loss, optimiser, data and logging sections are
+`contrastive` InfoGAN-CR's regulariser (contrastive.py), `runtime` the `RuntimeConfig`
+(runtime.py); the loss, optimiser, data and logging sections are
 here. This module composes them and parses files and overrides. Unknown keys, wrong types and
 out-of-range values raise `InfoGANError` naming the key, so a typo never passes silently.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from .contrastive import ContrastiveConfig
 from .errors import InfoGANError, require, require_choice, short_repr
 from .fileio import write_bytes_atomically
 from .latent import LatentSpec
@@ -78,7 +80,8 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam settings, batch size and length of training."""
+    """Adam settings, batch size and length of training. generator_steps: G updates per D update
+    (InfoGAN-CR's code makes two, on the same latents)."""
 
     lr_d: float = 2e-4
     lr_g: float = 1e-3
@@ -87,6 +90,7 @@ class OptimConfig:
     beta2: float = 0.999
     batch_size: int = 128
     steps: int = 5000
+    generator_steps: int = 1
 
     def __post_init__(self) -> None:
         for name in ("lr_d", "lr_g", "lr_info"):
@@ -95,6 +99,7 @@ class OptimConfig:
             require(0 <= getattr(self, name) < 1, f"optim.{name}", "must be in [0, 1)")
         require(self.batch_size >= 2, "optim.batch_size", "must be 2 or more (batch norm)")
         require(self.steps >= 1, "optim.steps", "must be 1 or more")
+        require(1 <= self.generator_steps <= 10, "optim.generator_steps", "must be between 1 and 10")
 
 
 @dataclass(frozen=True)
@@ -145,15 +150,35 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
+        self._check_contrastive()
         n_codes = len(self.latent.categorical) + self.latent.continuous
         require(
             len(self.loss.lambda_codes) in (0, n_codes),
             "loss.lambda_codes",
             f"has {len(self.loss.lambda_codes)} values but the latent has {n_codes} codes; give one "
             "lambda per code (categorical codes first) or an empty list",
+        )
+
+    def _check_contrastive(self) -> None:
+        from .models import ARCHITECTURES, has_contrastive
+
+        if not self.contrastive.enabled:
+            return
+        with_h = ", ".join(name for name in ARCHITECTURES if has_contrastive(name))
+        require(
+            has_contrastive(self.model.architecture),
+            "contrastive.alpha",
+            f"is above 0, but the {self.model.architecture!r} architecture has no contrastive network; "
+            f"use one that has ({with_h}) or set contrastive.alpha: 0",
+        )
+        require(
+            len(self.latent.code_names) >= 2,
+            "contrastive.alpha",
+            "is above 0, but the contrastive regulariser needs two or more codes to tell apart",
         )
 
     def to_dict(self) -> dict[str, Any]:

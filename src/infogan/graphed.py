@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from .contrastive import Pairs
 from .errors import InfoGANError
 from .latent import Latent
 from .training import Stats, StepContext, train_step
@@ -47,18 +48,22 @@ class GraphedStep:
         self._eager_steps = 0
         self._inputs: list[torch.Tensor] = []  # the graph's own copies: batch, latents, draws
         self._names: list[str] = []
+        self._layout = (False, False)  # whether the captured step takes transform draws, contrastive pairs
         self._stats: torch.Tensor | None = None  # the step's statistics stacked, in the graph's memory
 
     @property
     def captured(self) -> bool:
         return self._graph is not None
 
-    def __call__(self, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
-        inputs = _flatten(real, latent, draws)
+    def __call__(
+        self, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None, pairs: Pairs | None = None
+    ) -> Stats:
+        inputs = _flatten(real, latent, draws, pairs)
         if self._graph is None:
             if self._eager_steps < WARMUP_STEPS:
                 self._eager_steps += 1
-                return _on_side_stream(lambda: train_step(self.ctx, real, latent, draws))
+                return _on_side_stream(lambda: train_step(self.ctx, real, latent, draws, pairs))
+            self._layout = (draws is not None, pairs is not None)
             self._capture(inputs)
         else:
             self._check_shapes(inputs)
@@ -81,23 +86,35 @@ class GraphedStep:
     def _capture(self, inputs: list[torch.Tensor]) -> None:
         """Record one step on copies of the step's inputs (recording runs nothing)."""
         self._inputs = [t.clone() for t in inputs]
-        real, latent, draws = _unflatten(self._inputs)
+        real, latent, draws, pairs = _unflatten(self._inputs, *self._layout)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            stats = train_step(self.ctx, real, latent, draws)
+            stats = train_step(self.ctx, real, latent, draws, pairs)
             self._names = list(stats)
             self._stats = torch.stack(list(stats.values()))
         self._graph = graph
 
 
-def _flatten(real: torch.Tensor, latent: Latent, draws: torch.Tensor | None) -> list[torch.Tensor]:
-    inputs = [real, latent.noise, latent.categorical, latent.continuous]
-    return inputs if draws is None else [*inputs, draws]
+def _latent_tensors(latent: Latent) -> list[torch.Tensor]:
+    return [latent.noise, latent.categorical, latent.continuous]
 
 
-def _unflatten(inputs: list[torch.Tensor]) -> tuple[torch.Tensor, Latent, torch.Tensor | None]:
-    draws = inputs[4] if len(inputs) > 4 else None
-    return inputs[0], Latent(*inputs[1:4]), draws
+def _flatten(real: torch.Tensor, latent: Latent, draws: torch.Tensor | None, pairs: Pairs | None) -> list[torch.Tensor]:
+    inputs = [real, *_latent_tensors(latent)]
+    if draws is not None:
+        inputs.append(draws)
+    if pairs is not None:
+        inputs += [*_latent_tensors(pairs.first), *_latent_tensors(pairs.second), pairs.shared]
+    return inputs
+
+
+def _unflatten(
+    inputs: list[torch.Tensor], has_draws: bool, has_pairs: bool
+) -> tuple[torch.Tensor, Latent, torch.Tensor | None, Pairs | None]:
+    real, latent, rest = inputs[0], Latent(*inputs[1:4]), inputs[4:]
+    draws = rest.pop(0) if has_draws else None
+    pairs = Pairs(Latent(*rest[0:3]), Latent(*rest[3:6]), rest[6]) if has_pairs else None
+    return real, latent, draws, pairs
 
 
 def _on_side_stream(work: Callable[[], Stats]) -> Stats:

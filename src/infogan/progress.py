@@ -18,16 +18,25 @@ FIXED_LATENT_SEED_OFFSET = 12345  # the progress images' latents: fixed per run,
 
 class StatsWindow:
     """Sums of the per-step statistics since the last log line, kept on the device so the
-    training loop does not wait for it."""
+    training loop does not wait for it. A statistic a step does not return (the contrastive
+    regulariser's before it starts) is averaged over the steps that did, and left out of a
+    log line that no step of its window returned."""
 
     def __init__(self, names: list[str], device: torch.device) -> None:
         self.names = names
         self.sums = torch.zeros(len(names), device=device)
+        self.counts = [0] * len(names)
         self.steps = 0
         self.started = time.perf_counter()
 
     def add(self, stats: dict[str, torch.Tensor]) -> None:
-        self.sums += torch.stack([stats[name] for name in self.names])
+        if all(name in stats for name in self.names):
+            self.sums += torch.stack([stats[name] for name in self.names])
+            self.counts = [count + 1 for count in self.counts]
+        else:
+            zero = self.sums.new_zeros(())
+            self.sums += torch.stack([stats.get(name, zero) for name in self.names])
+            self.counts = [count + (name in stats) for count, name in zip(self.counts, self.names)]
         self.steps += 1
 
     def check_finite(self, step: int) -> None:
@@ -39,10 +48,13 @@ class StatsWindow:
     def flush(self, batch_size: int) -> dict[str, float]:
         """Means since the last flush, plus images per second; then start a new window."""
         seconds = max(time.perf_counter() - self.started, 1e-9)
-        means = (self.sums / max(self.steps, 1)).tolist()
-        values = {name: round(value, 6) for name, value in zip(self.names, means)}
+        sums = self.sums.tolist()
+        values = {
+            name: round(total / count, 6) for name, total, count in zip(self.names, sums, self.counts) if count > 0
+        }
         values["images_per_s"] = round(self.steps * batch_size / seconds, 1)
         self.sums.zero_()
+        self.counts = [0] * len(self.names)
         self.steps, self.started = 0, time.perf_counter()
         return values
 

@@ -33,7 +33,7 @@ from .fileio import write_bytes_atomically
 from .runtime import changes_breaking_identity
 
 # Keys that may change when a run is resumed; any other change is refused.
-RESUMABLE_CHANGES = ("optim.steps", "optim.lr_d", "optim.lr_g", "optim.lr_info")
+RESUMABLE_CHANGES = ("optim.steps", "optim.lr_d", "optim.lr_g", "optim.lr_info", "contrastive.lr")
 LEFTOVER_PATTERNS = (".*.part", ".tmp*")  # our atomic writes; safetensors' own temporary files
 
 

@@ -12,11 +12,12 @@ from torch import nn
 from . import checkpoint as ckpt
 from .config import Config
 from .errors import InfoGANError
-from .models import build_networks
-from .training import Optimizers, build_optimizers
+from .models import build_contrastive, build_networks
+from .training import Optimizers, adam, build_optimizers
 
 AUGMENT_SEED_OFFSET = 1 << 40  # the transforms' generator: seeded apart from the latents' one
-LEARNING_RATES = {"d": "lr_d", "g": "lr_g", "info": "lr_info"}  # optimiser -> its config key
+PAIRS_SEED_OFFSET = 2 << 40  # the contrastive pairs' generator, and H's initial weights
+LEARNING_RATES = {"d": "optim.lr_d", "g": "optim.lr_g", "info": "optim.lr_info", "contrastive": "contrastive.lr"}
 
 
 class NonFiniteError(InfoGANError):
@@ -35,13 +36,17 @@ def diverged_message(what: str, step: int) -> str:
 @dataclass
 class TrainState:
     """The networks, optimisers and generators of a run. The latents come from `latent_rng`; the
-    augmented term's transforms from `augment_rng`, so turning it on leaves the latents alone."""
+    augmented term's transforms from `augment_rng` and the contrastive pairs from `pairs_rng`,
+    so turning either on leaves the latents alone. `contrastive` (InfoGAN-CR's H) exists once
+    the regulariser has started (`start_contrastive`)."""
 
     generator: nn.Module
     discriminator: nn.Module
     optimizers: Optimizers
     latent_rng: torch.Generator
     augment_rng: torch.Generator
+    pairs_rng: torch.Generator
+    contrastive: nn.Module | None = None
 
     @classmethod
     def build(cls, config: Config, device: torch.device, capturable: bool = False) -> TrainState:
@@ -57,16 +62,32 @@ class TrainState:
             build_optimizers(config, generator, discriminator, capturable=capturable),
             torch.Generator(device).manual_seed(config.seed),
             torch.Generator(device).manual_seed(config.seed + AUGMENT_SEED_OFFSET),
+            torch.Generator(device).manual_seed(config.seed + PAIRS_SEED_OFFSET),
         )
 
+    def start_contrastive(self, config: Config, capturable: bool = False) -> None:
+        """Create H (initialised from the seed, leaving the global RNG alone) and its optimiser."""
+        device = next(self.generator.parameters()).device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed + PAIRS_SEED_OFFSET)
+            network = build_contrastive(config.model, len(config.latent.code_names))
+        self.contrastive = network.to(device)
+        betas = (config.optim.beta1, config.optim.beta2)
+        self.optimizers.contrastive = adam(self.contrastive.parameters(), config.contrastive.lr, betas, capturable)
+
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        return nets if self.contrastive is None else {**nets, "contrastive": self.contrastive}
+
     def snapshot(self, config: Config, step: int) -> ckpt.Snapshot:
+        rng = {"latent": self.latent_rng, "augment": self.augment_rng, "pairs": self.pairs_rng}
         return ckpt.Snapshot(
             kind="checkpoint",
             config=config,
             step=step,
-            networks={"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()},
+            networks={name: net.state_dict() for name, net in self.networks().items()},
             optimizers={name: opt.state_dict() for name, opt in self.optimizers.named().items()},
-            rng={"latent": self.latent_rng.get_state(), "augment": self.augment_rng.get_state()},
+            rng={name: generator.get_state() for name, generator in rng.items()},
         )
 
     def load(self, snapshot: ckpt.Snapshot, config: Config, capturable: bool) -> None:
@@ -75,7 +96,14 @@ class TrainState:
         ones after a rollback included); `capturable` is how this run steps."""
         if snapshot.kind != "checkpoint":
             raise InfoGANError("an exported model holds no optimiser state; resume from a run's checkpoint")
-        ckpt.load_networks({"generator": self.generator, "discriminator": self.discriminator}, snapshot.networks)
+        if "contrastive" in snapshot.networks and self.contrastive is None:
+            if not config.contrastive.enabled:
+                raise InfoGANError(
+                    "the checkpoint holds InfoGAN-CR's contrastive network, but this config has "
+                    "contrastive.alpha: 0; resume with the run's own contrastive settings"
+                )
+            self.start_contrastive(config, capturable)
+        ckpt.load_networks(self.networks(), snapshot.networks)
         for name, opt in self.optimizers.named().items():
             if name not in snapshot.optimizers:
                 raise InfoGANError(f"the checkpoint holds no state for optimiser {name}; it cannot be resumed")
@@ -86,12 +114,14 @@ class TrainState:
         try:
             self.latent_rng.set_state(snapshot.rng["latent"])
             self._load_augment_rng(snapshot, config)
+            if "pairs" in snapshot.rng:
+                self.pairs_rng.set_state(snapshot.rng["pairs"])
         except (KeyError, RuntimeError) as exc:
             raise InfoGANError(f"the checkpoint's random-generator state cannot be used: {exc}") from None
 
     def check_finite(self, step: int) -> None:
         """Raise `NonFiniteError` naming the first weight or batch-norm statistic that is not finite."""
-        for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+        for net_name, net in self.networks().items():
             tensors = [("weight", *item) for item in net.named_parameters()]
             tensors += [("batch-norm statistic", *item) for item in net.named_buffers() if item[1].is_floating_point()]
             for kind, name, tensor in tensors:
@@ -117,8 +147,13 @@ class TrainState:
     def _apply_changed_learning_rates(self, saved: Config, config: Config) -> None:
         for name, opt in self.optimizers.named().items():
             key = LEARNING_RATES[name]
-            old, new = getattr(saved.optim, key), getattr(config.optim, key)
+            old, new = _dotted(saved, key), _dotted(config, key)
             if new != old:
                 for group in opt.param_groups:
                     group["lr"] = new
-                print(f"optim.{key} changed on resume: {old} -> {new}", file=sys.stderr)
+                print(f"{key} changed on resume: {old} -> {new}", file=sys.stderr)
+
+
+def _dotted(config: Config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)

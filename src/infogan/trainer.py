@@ -12,6 +12,7 @@ import torch
 from . import checkpoint as ckpt
 from .augment import draw_transforms
 from .config import Config
+from .contrastive import sample_pairs
 from .data.batches import InMemoryBatches
 from .errors import InfoGANError
 from .graphed import GraphedStep
@@ -66,14 +67,19 @@ class Trainer:
         self.rollbacks = 0
         self.stop_requested = False
         self._changes: list[str] = []  # what a resume changed, for the run's history
+        self._new_context()
+
+    def _new_context(self) -> None:
+        """The step's context (and a fresh CUDA graph step): again whenever H appears."""
         self._context = StepContext(
-            config,
+            self.config,
             self.spec,
             self.generator,
             self.discriminator,
             self.optimizers,
-            runtime.precision,
+            self.config.runtime.precision,
             graph_safe=self.cuda_graphs,
+            contrastive=self.state.contrastive,
         )
         self._graphed = GraphedStep(self._context) if self.cuda_graphs else None
 
@@ -109,9 +115,12 @@ class Trainer:
     def restore(self, snapshot: ckpt.Snapshot) -> None:
         """Continue from a checkpoint of a compatible run (see `TrainState.load`)."""
         self._changes = check_resumable(snapshot.config, self.config)
+        had_contrastive = self.state.contrastive is not None
         self.state.load(snapshot, self.config, capturable=self.cuda_graphs)
         self.step = snapshot.step
-        if self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
+        if self.state.contrastive is not None and not had_contrastive:
+            self._new_context()
+        elif self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
             self._graphed.reset()
 
     def save_checkpoint(self) -> Path:
@@ -127,19 +136,29 @@ class Trainer:
     # -- loop ------------------------------------------------------------------------------
 
     def train_on(self, real: torch.Tensor, latent: Latent) -> dict[str, torch.Tensor]:
-        """One D and G update on a batch of real images and a batch of latents, on the device.
+        """One training step (`training.train_step`) on a batch of real images and a batch of
+        latents, on the device, at the current `step`.
 
-        Returns the step's statistics by name (`training.stat_names(spec, config.loss)`) as tensors on
-        the device (read them when you need them: reading waits for the GPU). Does not advance
+        Returns the step's statistics by name (`training.stat_names(config)`) as tensors on the
+        device (read them when you need them: reading waits for the GPU). Does not advance
         `step`; `fit` does. With `loss.lambda_augmented` above 0 the step's image transforms
-        are drawn here, from the run's own generator for them (`augment_rng`).
+        are drawn here, from the run's own generator for them (`augment_rng`); once the
+        contrastive regulariser is active, H is created (the first time) and the step's pairs
+        are drawn from `pairs_rng`.
         """
-        draws = None
+        draws = pairs = None
         if self.config.loss.lambda_augmented > 0:
             draws = draw_transforms(len(latent), self.config.loss, self.augment_rng, self.device)
+        contrastive = self.config.contrastive
+        if contrastive.active(self.step):
+            if self.state.contrastive is None:
+                self.state.start_contrastive(self.config, capturable=self.cuda_graphs)
+                self._new_context()
+            gap = contrastive.gap_at(self.step)
+            pairs = sample_pairs(self.spec, len(latent), gap, self.state.pairs_rng, self.device)
         if self._graphed is not None:
-            return self._graphed(real, latent, draws)
-        return train_step(self._context, real, latent, draws)
+            return self._graphed(real, latent, draws, pairs)
+        return train_step(self._context, real, latent, draws, pairs)
 
     def request_stop(self) -> None:
         """Ask `fit` to stop after the current step (and write a checkpoint there)."""
@@ -183,7 +202,7 @@ class Trainer:
 
     def _loop(self, callbacks: Sequence[Callback], bar) -> bool:
         total = self.config.optim.steps
-        window = StatsWindow(stat_names(self.spec, self.config.loss), self.device)
+        window = StatsWindow(stat_names(self.config), self.device)
         while self.step < total:
             latent = self.spec.sample(self.config.optim.batch_size, self.latent_rng, self.device)
             window.add(self.train_on(self.batches.batch(self.step), latent))

@@ -10,6 +10,11 @@ Conventions for which parameters the info term L_I trains (config `loss.info_upd
 
 With `loss.lambda_augmented` above 0, wherever L_I enters a loss so does its categorical part
 on randomly transformed copies of the generated images (`infogan.augment`), weighted by it.
+
+With InfoGAN-CR's contrastive regulariser running (`contrastive.py`), the step starts with H's
+update on pairs of generated images, and G's loss adds alpha times H's cross-entropy. With
+`optim.generator_steps` above 1, G takes that many updates per D update on the same latents,
+each after a fresh generator pass (InfoGAN-CR's code takes two).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .augment import transform
 from .config import Config, LossConfig
+from .contrastive import Pairs
 from .latent import Latent, LatentSpec
 from .losses import (
     categorical_info_losses,
@@ -35,15 +42,28 @@ from .models import QOutput
 
 @dataclass
 class Optimizers:
-    """The Adam optimisers of one run; `info` exists only under the "joint" convention."""
+    """The Adam optimisers of one run; `info` exists only under the "joint" convention,
+    `contrastive` (H's) once InfoGAN-CR's regulariser has started."""
 
     d: torch.optim.Optimizer
     g: torch.optim.Optimizer
     info: torch.optim.Optimizer | None = None
+    contrastive: torch.optim.Optimizer | None = None
 
     def named(self) -> dict[str, torch.optim.Optimizer]:
-        pairs = {"d": self.d, "g": self.g, "info": self.info}
+        pairs = {"d": self.d, "g": self.g, "info": self.info, "contrastive": self.contrastive}
         return {name: opt for name, opt in pairs.items() if opt is not None}
+
+
+def adam(
+    params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], capturable: bool = False
+) -> torch.optim.Optimizer:
+    """Adam, fused where the device has it (faster on CPU: benchmarks/results/throughput-cpu/)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
+    except (RuntimeError, TypeError, ValueError):  # a device or PyTorch without fused Adam
+        return torch.optim.Adam(params, lr=lr, betas=betas, capturable=capturable)
 
 
 def build_optimizers(
@@ -55,22 +75,19 @@ def build_optimizers(
     """
     optim = config.optim
     betas = (optim.beta1, optim.beta2)
-
-    def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        params = list(params)
-        try:  # one fused kernel, faster on CPU (measured in benchmarks/results/throughput-cpu/README.md)
-            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
-        except (RuntimeError, TypeError, ValueError):  # a device or PyTorch without fused Adam
-            return torch.optim.Adam(params, lr=lr, betas=betas, capturable=capturable)
-
     rule = config.loss.info_update
     if rule == "both":
-        return Optimizers(adam(discriminator.parameters(), optim.lr_d), adam(generator.parameters(), optim.lr_g))
-    d = adam(discriminator.adversarial_parameters(), optim.lr_d)
+        return Optimizers(
+            adam(discriminator.parameters(), optim.lr_d, betas, capturable),
+            adam(generator.parameters(), optim.lr_g, betas, capturable),
+        )
+    d = adam(discriminator.adversarial_parameters(), optim.lr_d, betas, capturable)
     if rule == "generator_q":
-        return Optimizers(d, adam([*generator.parameters(), *discriminator.q_parameters()], optim.lr_g))
+        g_and_q = [*generator.parameters(), *discriminator.q_parameters()]
+        return Optimizers(d, adam(g_and_q, optim.lr_g, betas, capturable))
     everything = [*generator.parameters(), *discriminator.parameters()]
-    return Optimizers(d, adam(generator.parameters(), optim.lr_g), adam(everything, optim.lr_info))
+    g = adam(generator.parameters(), optim.lr_g, betas, capturable)
+    return Optimizers(d, g, adam(everything, optim.lr_info, betas, capturable))
 
 
 def set_trainable(module: nn.Module, trainable: Iterable[nn.Parameter]) -> None:
@@ -87,6 +104,7 @@ class StepContext:
     precision "bf16" runs the forward passes under bfloat16 autocast (matrix products and
     convolutions in bfloat16, losses and weights in float32); "fp32" runs everything in float32.
     graph_safe=True keeps a step recordable in a CUDA graph (autocast then caches no casts).
+    contrastive: InfoGAN-CR's H, once it has started (its optimiser is `optimizers.contrastive`).
     """
 
     config: Config
@@ -96,10 +114,11 @@ class StepContext:
     optimizers: Optimizers
     precision: str = "fp32"
     graph_safe: bool = False
+    contrastive: nn.Module | None = None
 
     def __post_init__(self) -> None:
         self._device_type = next(self.generator.parameters()).device.type  # looked up once, not per step
-        self.phases = step_phases(self.config.loss)
+        self.phases = step_phases(self.config)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -110,15 +129,20 @@ class StepContext:
         )
 
 
-def stat_names(spec: LatentSpec, loss: LossConfig) -> list[str]:
-    """Names of the values `train_step` returns, in order. With the augmented term on (in
-    `loss`), the last ones are each categorical code's MI bound as Q reads it from the
-    transformed images (`mi_augmented_<code>`), from G's update (the info update under "joint")."""
+def stat_names(config: Config) -> list[str]:
+    """Names of the values `train_step` can return, in order. With the augmented term on, each
+    categorical code's MI bound as Q reads it from the transformed images
+    (`mi_augmented_<code>`, from G's update or the info update under "joint"). With the
+    contrastive regulariser configured, H's cross-entropy and accuracy (`cr_loss`,
+    `cr_accuracy`), returned only once it has started."""
+    spec, loss = config.latent, config.loss
     names = ["d_loss", "g_loss", "d_real", "d_fake"]
     names += [f"mi_{n}" for n in spec.categorical_names]
     names += [f"info_loss_{n}" for n in spec.continuous_names]
     if _augmented_on(loss, spec):
         names += [f"mi_augmented_{n}" for n in spec.categorical_names]
+    if config.contrastive.enabled:
+        names += ["cr_loss", "cr_accuracy"]
     return names
 
 
@@ -128,46 +152,106 @@ Stats = dict[str, torch.Tensor]
 @dataclass(frozen=True)
 class StepInputs:
     """What the phases of one step share: the real batch, the step's generated images (made once,
-    before D's update), the latents they came from and the transform draws (or None)."""
+    before D's update), the latents they came from, the transform draws (or None), and the
+    contrastive pairs with their images stacked as channels (or None)."""
 
     real: torch.Tensor
     fake: torch.Tensor
     latent: Latent
     draws: torch.Tensor | None
+    pairs: Pairs | None = None
+    pair_images: torch.Tensor | None = None
 
 
 Phase = Callable[[StepContext, StepInputs], Stats]
 
 
-def step_phases(loss: LossConfig) -> tuple[Phase, ...]:
-    """The updates one step makes, in order, for an info-term convention: D, then G, then under
-    "joint" the third optimiser's info update (whose statistics replace D's info statistics)."""
+def step_phases(config: Config) -> tuple[Phase, ...]:
+    """The updates one step makes, in order: H's (when the step has contrastive pairs), D's,
+    G's (`optim.generator_steps` times; every one after the first on freshly generated images),
+    then under "joint" the third optimiser's info update (whose statistics replace D's)."""
     phases: list[Phase] = [
+        contrastive_phase,
         lambda ctx, x: discriminator_phase(ctx, x.real, x.fake, x.latent, x.draws),
-        lambda ctx, x: generator_phase(ctx, x.fake, x.latent, x.draws),
+        generator_phase,
     ]
-    if loss.info_update == "joint":
+    phases += [lambda ctx, x: generator_phase(ctx, regenerated(ctx, x))] * (config.optim.generator_steps - 1)
+    if config.loss.info_update == "joint":
         phases.append(lambda ctx, x: info_phase(ctx, x.latent, x.draws))
     return tuple(phases)
 
 
-def train_step(ctx: StepContext, real: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
-    """One D update and one G update (and an info update under "joint").
+def train_step(
+    ctx: StepContext,
+    real: torch.Tensor,
+    latent: Latent,
+    draws: torch.Tensor | None = None,
+    pairs: Pairs | None = None,
+) -> Stats:
+    """One D update and `optim.generator_steps` G updates (and H's update first when `pairs`
+    are given, and an info update under "joint").
 
     draws: the uniform draws of this step's image transforms (`augment.draw_transforms`),
-    needed when `loss.lambda_augmented` is above 0. Returns the detached statistics by name
-    (the names of `stat_names`) as tensors on the device, so the caller decides when to
-    synchronise with it.
+    needed when `loss.lambda_augmented` is above 0. pairs: the contrastive pairs
+    (`contrastive.sample_pairs`), given once H has started (`ctx.contrastive`). Returns the
+    detached statistics by name (names of `stat_names`) as tensors on the device, so the caller
+    decides when to synchronise with it.
     """
     if ctx.config.loss.lambda_augmented > 0 and draws is None:
         raise ValueError("loss.lambda_augmented is above 0: pass this step's transform draws")
+    if pairs is not None and ctx.contrastive is None:
+        raise ValueError("contrastive pairs were given, but the step context has no contrastive network")
     with ctx.autocast():
         fake = ctx.generator(ctx.spec.to_input(latent))
-    inputs = StepInputs(real, fake, latent, draws)
+    inputs = StepInputs(real, fake, latent, draws, pairs, _pair_images(ctx, pairs))
     stats: Stats = {}
     for phase in ctx.phases:
         stats.update(phase(ctx, inputs))
     return stats
+
+
+def regenerated(ctx: StepContext, inputs: StepInputs) -> StepInputs:
+    """The step's inputs with the generated images (and pair images) made again by the current G."""
+    with ctx.autocast():
+        fake = ctx.generator(ctx.spec.to_input(inputs.latent))
+    return StepInputs(inputs.real, fake, inputs.latent, inputs.draws, inputs.pairs, _pair_images(ctx, inputs.pairs))
+
+
+def _pair_images(ctx: StepContext, pairs: Pairs | None) -> torch.Tensor | None:
+    """Both images of every pair, generated in two passes, stacked as channels (B, 2C, H, W)."""
+    if pairs is None:
+        return None
+    with ctx.autocast():
+        first = ctx.generator(ctx.spec.to_input(pairs.first))
+        second = ctx.generator(ctx.spec.to_input(pairs.second))
+    return torch.cat([first, second], dim=1)
+
+
+def contrastive_phase(ctx: StepContext, inputs: StepInputs) -> Stats:
+    """H's optimiser steps on the cross-entropy of which code each pair shares (nothing happens
+    before the regulariser starts: the step then has no pairs)."""
+    if inputs.pairs is None:
+        return {}
+    h_opt = ctx.optimizers.contrastive
+    set_trainable(ctx.contrastive, ctx.contrastive.parameters())
+    h_opt.zero_grad(set_to_none=True)
+    with ctx.autocast():
+        logits = ctx.contrastive(inputs.pair_images.detach()).float()
+    loss = F.cross_entropy(logits, inputs.pairs.shared)
+    loss.backward()
+    h_opt.step()
+    accuracy = (logits.detach().argmax(dim=1) == inputs.pairs.shared).float().mean()
+    return {"cr_loss": loss.detach(), "cr_accuracy": accuracy}
+
+
+def _contrastive_term(ctx: StepContext, inputs: StepInputs) -> torch.Tensor | float:
+    """alpha times H's cross-entropy on the pairs, for G's loss (H frozen); 0 without pairs."""
+    if inputs.pairs is None:
+        return 0.0
+    set_trainable(ctx.contrastive, ())
+    with ctx.autocast():
+        logits = ctx.contrastive(inputs.pair_images).float()
+    return ctx.config.contrastive.alpha * F.cross_entropy(logits, inputs.pairs.shared)
 
 
 def discriminator_phase(
@@ -192,8 +276,10 @@ def discriminator_phase(
     return {"d_loss": adversarial.detach(), "d_real": d_real, "d_fake": d_fake, **_info_stats(ctx, info)}
 
 
-def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None) -> Stats:
-    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint")."""
+def generator_phase(ctx: StepContext, inputs: StepInputs) -> Stats:
+    """G's optimiser steps on the generator loss (plus lambda * L_I unless "joint", plus the
+    contrastive term once it has started)."""
+    fake, latent, draws = inputs.fake, inputs.latent, inputs.draws
     g_opt = ctx.optimizers.g
     set_trainable(ctx.discriminator, _params(g_opt))  # D's own weights stay frozen here
     g_opt.zero_grad(set_to_none=True)
@@ -201,7 +287,7 @@ def generator_phase(ctx: StepContext, fake: torch.Tensor, latent: Latent, draws:
         fake_logits, q = ctx.discriminator(fake, with_q=True)
     fake_logits, q = fake_logits.float(), _float(q)
     adversarial = generator_loss(fake_logits, ctx.config.loss.adversarial)
-    loss, augmented = adversarial, None
+    loss, augmented = adversarial + _contrastive_term(ctx, inputs), None
     if ctx.config.loss.info_update != "joint":
         augmented = _augmented_ce(ctx, fake, latent, draws)
         loss = loss + _info(ctx, q, latent).total + _weighted(ctx, augmented)

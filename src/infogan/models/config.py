@@ -12,7 +12,8 @@ OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 @dataclass(frozen=True)
 class ModelConfig:
     """Network family and its knobs. The image range follows the output activation; `width`
-    (channels of the largest feature map) sizes the conv family only."""
+    (channels of the largest feature map) sizes the conv family only; `spectral_norm` works
+    with every family."""
 
     architecture: str = "mnist"
     image_channels: int = 1
@@ -20,6 +21,7 @@ class ModelConfig:
     leaky_slope: float = 0.01
     output_activation: str = "sigmoid"
     width: int = 64
+    spectral_norm: bool = False  # on every layer of D and Q (and of InfoGAN-CR's H but its last)
 
     def __post_init__(self) -> None:
         from . import ARCHITECTURES  # the registry's networks import this module

@@ -50,14 +50,18 @@ class QHeads(nn.Module):
 
 
 class DiscriminatorWithQ(nn.Module):
-    """A shared trunk, a real/fake head (one logit) and the Q head (FC128-BN-lReLU, then one
-    named output head per code), as in the paper: D and Q share everything but their heads."""
+    """A shared trunk, a real/fake head (one logit) and the Q head (by default FC128-BN-lReLU as
+    in the paper, then one named output head per code): D and Q share everything but their heads."""
 
-    def __init__(self, trunk: nn.Module, features: int, spec: LatentSpec, slope: float) -> None:
+    def __init__(
+        self, trunk: nn.Module, features: int, spec: LatentSpec, slope: float, q_body: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.trunk = trunk
         self.d_head = nn.Linear(features, 1)
-        self.q_body = nn.Sequential(nn.Linear(features, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(slope))
+        if q_body is None:
+            q_body = nn.Sequential(nn.Linear(features, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(slope))
+        self.q_body = q_body
         self.q_heads = QHeads(128, spec)
         self.joinable = _batchnorm_reachable(trunk)  # can real and fake share one pass? (checked once)
 
