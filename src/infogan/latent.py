@@ -178,3 +178,29 @@ def traversal_latents(
         sweep = torch.linspace(value_range[0], value_range[1], columns)
         continuous[:, index] = sweep.repeat(rows)
     return Latent(noise, categorical, continuous), columns
+
+
+def code_rows_latents(
+    spec: LatentSpec,
+    columns: int = 10,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    generator: torch.Generator | None = None,
+) -> list[tuple[str, Latent]]:
+    """One latent draw, then for every code a row of latents in which that code alone varies
+    (a continuous one over `value_range` in `columns` steps, a categorical one over its values)
+    and everything else keeps the draw's values: the rows of a one-figure traversal in which each
+    row shows what one code does to the same image."""
+    if not all(math.isfinite(v) for v in value_range):
+        raise InfoGANError(f"the traversal range must be two finite numbers; got {value_range}")
+    base = spec.sample(1, generator)
+    rows = []
+    for name in spec.code_names:
+        kind, index = spec.locate(name)
+        n = spec.categorical[index] if kind == "categorical" else columns
+        noise, categorical, continuous = (t.repeat(n, 1) for t in (base.noise, base.categorical, base.continuous))
+        if kind == "categorical":
+            categorical[:, index] = torch.arange(n)
+        else:
+            continuous[:, index] = torch.linspace(value_range[0], value_range[1], n)
+        rows.append((name, Latent(noise, categorical, continuous)))
+    return rows

@@ -140,6 +140,40 @@ def _stack_images(images: list[Image.Image], gap: int = 6) -> Image.Image:
     return canvas
 
 
+def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 1) -> Image.Image:
+    """One row of images per entry, its label written to the left: `rows` holds (label,
+    images (N, C, H, W) in [0, 1]) pairs, each laid out in a single row."""
+    if not rows:
+        raise InfoGANError("a figure of labelled rows needs at least one row")
+    font = ImageFont.load_default(size=12)
+    strips = []
+    for _, images in rows:
+        strip = Image.fromarray(to_uint8(grid(images, columns=len(images)))).convert("RGB")
+        strips.append(strip.resize((strip.width * scale, strip.height * scale), Image.Resampling.NEAREST))
+    margin = 8 + max(int(ImageDraw.Draw(strips[0]).textlength(label, font=font)) for label, _ in rows)
+    width = margin + max(strip.width for strip in strips)
+    canvas = Image.new("RGB", (width, sum(strip.height for strip in strips)), "white")
+    draw, top = ImageDraw.Draw(canvas), 0
+    for (label, _), strip in zip(rows, strips):
+        draw.text((4, top + strip.height // 2 - 7), label, fill="black", font=font)
+        canvas.paste(strip, (margin, top))
+        top += strip.height
+    return canvas
+
+
+def save_pil_atomically(image: Image.Image, path: str | Path) -> None:
+    """Write a PIL image as PNG or JPEG; the file appears complete or not at all."""
+    path = Path(path)
+    fmt = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg"}.get(path.suffix.lstrip(".").lower())
+    if fmt is None:
+        raise InfoGANError(f"output {path} must end in .png, .jpg or .jpeg")
+    try:
+        with atomic_write(path) as tmp:
+            image.save(tmp, format=fmt)
+    except OSError as exc:
+        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def save_animation(frames: list[Image.Image], path: str | Path, frame_ms: int = 120) -> None:
     """Write frames as a looping GIF; the file appears complete or not at all."""
     path = Path(path)
