@@ -51,7 +51,23 @@ def test_train_writes_a_complete_run_directory(run_dir):
 
 
 def test_evaluate_prints_and_saves_metrics(run_dir, data_dir, capsys):
-    assert main(["evaluate", str(run_dir), "--samples", "200", "--data-dir", str(data_dir), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_dir),
+                "--samples",
+                "200",
+                "--data-dir",
+                str(data_dir),
+                "--device",
+                "cpu",
+                "--quality-samples",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "c1: accuracy" in capsys.readouterr().out
     result = json.loads((run_dir / "evaluation.json").read_text())
     c1 = result["clustering"]["c1"]
@@ -77,6 +93,28 @@ def test_traverse_one_code_and_all_codes(run_dir, tmp_path):
     every = tmp_path / "all.png"
     assert main(["traverse", str(run_dir), "--out", str(every)]) == 0
     assert Image.open(every).size[1] == 3 * (10 * 30 + 2) + 2 * 8
+
+
+def test_traverse_one_row_per_code_from_one_draw_labelled_from_the_evaluation(run_dir, tmp_path, capsys):
+    out = tmp_path / "rows.png"
+    args = ["traverse", str(run_dir), "--out", str(out), "--layout", "rows", "--steps", "5", "--range", "-1", "1"]
+    assert main(args) == 0
+    image = np.asarray(Image.open(out).convert("L"))
+    assert image.shape[0] == 3 * 32  # c1 (10 values), c2, c3: one 28-pixel row each with its padding
+    printed = capsys.readouterr()
+    assert "c1: c1" in printed.out and "run `infogan evaluate`" in printed.err  # no evaluation yet: plain names
+    c1_row, c2_row = image[2:30], image[34:62]
+    margin = image.shape[1] - (10 * 30 + 2)
+    assert c1_row[:, margin:].std() > 0 and c2_row[:, margin:].std() > 0
+    (run_dir / "evaluation.json").write_text(
+        '{"clustering": {"c1": {"mapping": [3, 1, 2, 0, 4, 5, 6, 7, 8, 9], "accuracy": 0.5}}}'
+    )
+    try:
+        assert main(args) == 0
+        assert "c1: c1 (digit)" in capsys.readouterr().out
+    finally:
+        (run_dir / "evaluation.json").unlink()
+    assert main([*args[:3], str(tmp_path / "rows.gif"), *args[4:]]) == 2  # a still image only
 
 
 def test_encode_images_and_idx_to_csv_and_npy(run_dir, tmp_path, data_dir, mnist_test):

@@ -114,9 +114,10 @@ def test_train_and_evaluate_dsprites_from_the_cli(packed, cache, tmp_path, monke
     args = ["train", "--preset", "dsprites", "--out", str(out), "--max-steps", "2", "--device", "cpu",
             "--set", "optim.batch_size=8", "--set", "logging.tensorboard=false", "--progress", "lines"]  # fmt: skip
     assert main(args) == 0
-    assert main(["evaluate", str(out), "--samples", "50", "--limit", "500", "--device", "cpu"]) == 0
+    quick = ["--protocol", "none", "--quality-samples", "0"]  # the metrics' protocols: test_evaluate_dsprites.py
+    assert main(["evaluate", str(out), "--samples", "50", "--limit", "500", "--device", "cpu", *quick]) == 0
     printed = capsys.readouterr().out
-    assert "c1: accuracy" in printed and "MIG " in printed
+    assert "MIG " in printed
     result = json.loads((out / "evaluation.json").read_text())["disentanglement"]
     assert 0.0 <= result["mig"] <= 1.0 and len(result["per_factor"]) == 5
     assert np.array(result["mutual_information"]).shape == (5, 5)

@@ -4,9 +4,11 @@ from .api import InfoGAN, load
 from .config import Config, config_from_dict, resolve_config
 from .disentanglement import GroundTruth, dsprites_truth, evaluate_disentanglement, representation_of
 from .errors import InfoGANError
-from .evaluation import cluster_metrics, evaluate, information_bounds
+from .evaluation import cluster_metrics, evaluate, evaluate_disentanglement_of, information_bounds
 from .latent import Latent, LatentSpec
 from .memory import reuse_freed_memory
+from .quality import frechet_distance, load_feature_classifier, quality_score, train_feature_classifier
+from .selection import SelectionSizes, select_models
 from .trainer import Trainer
 
 __version__ = "0.1.0"
@@ -18,15 +20,22 @@ __all__ = [
     "InfoGANError",
     "Latent",
     "LatentSpec",
+    "SelectionSizes",
     "Trainer",
     "cluster_metrics",
     "config_from_dict",
     "dsprites_truth",
     "evaluate",
     "evaluate_disentanglement",
+    "evaluate_disentanglement_of",
+    "frechet_distance",
     "information_bounds",
     "load",
+    "load_feature_classifier",
+    "quality_score",
     "resolve_config",
     "representation_of",
     "reuse_freed_memory",
+    "select_models",
+    "train_feature_classifier",
 ]

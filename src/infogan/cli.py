@@ -17,19 +17,38 @@ import numpy as np
 import torch
 
 from .api import InfoGAN, load
+from .checkpoint import load_model
 from .config import parse_override, preset_names
 from .data import has_labels, load_evaluation_set, load_training_images
+from .disentanglement import METRICS, PROTOCOLS
 from .errors import InfoGANError
-from .evaluation import evaluate, factor_gaps, factors_file
+from .evaluation import (
+    cached_representation,
+    codes_from_matrix,
+    evaluate,
+    evaluate_disentanglement_of,
+    factor_gaps,
+    factors_file,
+)
 from .explore.labels import CodeLabel, read_labels
 from .fileio import write_bytes_atomically
 from .images import read_inputs
-from .latent import traversal_latents
+from .latent import code_rows_latents, traversal_latents
 from .memory import reuse_freed_memory
 from .rundir import RunDirectory, breaks_bit_identity, training_config
 from .runtime import NONFINITE_POLICIES, PRECISIONS
+from .selection import Candidate, SelectionSizes, check_candidates, select_models, selection_cost
 from .trainer import Trainer
-from .visualize import Sweep, grid, save_animation, save_image_atomically, stack_panels, traversal_frames
+from .visualize import (
+    Sweep,
+    grid,
+    labelled_rows,
+    save_animation,
+    save_image_atomically,
+    save_pil_atomically,
+    stack_panels,
+    traversal_frames,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_train(commands)
     _add_evaluate(commands)
+    _add_select(commands)
     _add_sample(commands)
     _add_traverse(commands)
     _add_encode(commands)
     _add_export(commands)
     _add_curves(commands)
     _add_explore(commands)
+    _add_quality_net(commands)
     presets = commands.add_parser("presets", help="list the shipped presets")
     presets.set_defaults(handler=cmd_presets)
     return parser
@@ -235,44 +256,132 @@ def _stop_on_signals(trainer: Trainer):
 
 
 def _add_evaluate(commands) -> None:
-    p = commands.add_parser("evaluate", help="clustering metrics on the test split and information bounds")
+    p = commands.add_parser(
+        "evaluate",
+        help="clustering metrics on the test split and information bounds; on dSprites the disentanglement metrics",
+    )
     p.add_argument("model", type=Path, help="run directory, export folder or .safetensors file")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--samples", type=_positive_int, default=10000, help="fresh samples for the information bounds")
     p.add_argument("--limit", type=_positive_int, help="evaluate on the first N labelled images only (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="JSON file to write (default: MODEL/evaluation.json for a run directory)")
+    p.add_argument(
+        "--quality-samples",
+        type=_non_negative_int,
+        default=10000,
+        help="generated images for the sample-quality score (needs `infogan quality-net train`; 0 skips it)",
+    )
     p.add_argument("--data-dir", type=Path)
+    p.add_argument(
+        "--protocol",
+        choices=("both", *PROTOCOLS, "none"),
+        help="dSprites only: the disentanglement metrics under disentanglement_lib's protocol, InfoGAN-CR's, both "
+        "(the default: one pass of Q over dSprites serves both) or none",
+    )
+    p.add_argument(
+        "--metrics",
+        type=_metric_names,
+        help=f"dSprites only: a comma-separated subset of {','.join(METRICS)} (default: all)",
+    )
+    p.add_argument(
+        "--protocol-set",
+        dest="protocol_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dSprites only: change one option of every protocol, e.g. --protocol-set factor_vae_train=500 for a "
+        "quicker look (the figures are then marked as not at the protocol's sizes; repeatable)",
+    )
     _common(p)
     p.set_defaults(handler=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
     model = _load(args)
-    images = labels = factors = codes = None
+    protocols = _evaluation_protocols(args, model)
+    images = labels = factors = codes = disentanglement = None
     if has_labels(model.config.data):
         size = args.limit or 10000
         images, labels, factors = load_evaluation_set(model.config.data, args.split, args.data_dir, size, args.seed)
         images, labels = images[: args.limit or None], labels[: args.limit or None]
-        codes = model.encode(images)
+        if protocols:  # dSprites: Q reads each image once, the clustering images' codes included
+            cache = cached_representation(model)
+            names = " and ".join(p.name for p in protocols)
+            _note(f"dSprites: disentanglement metrics under {names}; Q reads each image at most once (minutes)")
+            disentanglement = evaluate_disentanglement_of(
+                model, protocols, args.metrics, args.seed, cache=cache, progress=_note
+            )
+            codes = codes_from_matrix(model, cache.codes_of(factors[: len(images)]))
+        else:
+            codes = model.encode(images)
     else:
         print(f"{model.config.data.dataset}: no labels, so only the information bounds are measured")
     result = {"split": args.split, **evaluate(model, images, labels, args.samples, args.seed, codes)}
+    result["quality"] = _quality_for(model, args)  # sample-quality score (see "quality-net" below)
     out = _evaluation_path(args)
     if factors is not None:
         from .data import dsprites
 
         _write_bytes(out.with_name("factors.npz"), factors_file(model, codes, factors))
-        result["disentanglement"] = factor_gaps(model, codes, factors, dsprites.FACTOR_NAMES)
+        result["labels"] = "shape"  # the clustering's labels: dSprites' one categorical factor
+        if disentanglement is None:  # --protocol none: MIG of the clustering images' codes only
+            disentanglement = factor_gaps(model, codes, factors, dsprites.FACTOR_NAMES)
+        result["disentanglement"] = disentanglement
     _write_text(out, json.dumps(result, indent=2) + "\n")  # written first: printing may meet a closed pipe
     _print_evaluation(result, factors)
+    _print_quality(result["quality"])
     print(f"wrote {out}" + (f" and {out.with_name('factors.npz')}" if factors is not None else ""))
     return 0
 
 
+def _note(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _evaluation_protocols(args, model: InfoGAN) -> list:
+    """The protocols `evaluate` scores the disentanglement metrics under: on dSprites those of
+    --protocol (default both), with --protocol-set options applied; none elsewhere."""
+    on_dsprites = model.config.data.dataset == "dsprites"
+    if not on_dsprites:
+        given = [flag for flag, value in (("--protocol", args.protocol), ("--metrics", args.metrics),
+                                          ("--protocol-set", args.protocol_options)) if value]  # fmt: skip
+        if given and args.protocol != "none":
+            raise InfoGANError(
+                f"{given[0]} needs ground-truth factors, which only dSprites has here; "
+                f"this model was trained on {model.config.data.dataset}"
+            )
+        return []
+    choice = args.protocol or "both"
+    if choice == "none":
+        return []
+    changes = dict(parse_override(text) for text in args.protocol_options)
+    unknown = sorted(set(changes) - (set(PROTOCOLS["infogan_cr"].to_dict()) - {"name"}))
+    if unknown:
+        raise InfoGANError(f"--protocol-set: {unknown[0]!r} is not an option of infogan.disentanglement.Protocol")
+    chosen = []
+    for name in PROTOCOLS if choice == "both" else [choice]:
+        try:
+            chosen.append(PROTOCOLS[name].replace(**changes))
+        except ValueError as exc:
+            raise InfoGANError(f"--protocol-set: {exc}") from None
+    return chosen
+
+
+def _metric_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{unknown[0] if unknown else text!r} is not one of {', '.join(METRICS)}")
+    return names
+
+
 def _print_evaluation(result: dict, factors) -> None:
+    against = f"  (against shape, {result['images']} random dSprites images)" if factors is not None else ""
     for name, metrics in result["clustering"].items():
-        print(f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
+        print(
+            f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}{against}"
+        )
     for name, info in result["information"].items():
         print(
             f"{name}: information bound {info['mi_lower_bound']:.4f} nats of H({name}) = {info['entropy']:.4f}"
@@ -281,15 +390,142 @@ def _print_evaluation(result: dict, factors) -> None:
     mig = result.get("disentanglement")
     if factors is not None and not mig:
         print("MIG needs two or more codes; skipped")
+    elif mig and "protocols" in mig:
+        _print_disentanglement(mig)
     elif mig:
         gaps = ", ".join(f"{n} {g:.3f}" for n, g in zip(mig["factor_names"], mig["per_factor"]) if g is not None)
-        print(f"MIG {mig['mig']:.4f} (per factor: {gaps})")
+        print(f"MIG {mig['mig']:.4f} (per factor: {gaps}; the clustering images' codes)")
+
+
+SUMMARY_TITLES = {
+    "factor_vae": "FactorVAE", "beta_vae": "BetaVAE", "mig": "MIG", "dci_disentanglement": "DCI disentanglement",
+    "dci_completeness": "DCI completeness", "dci_informativeness": "DCI informativeness", "sap": "SAP",
+    "modularity": "modularity", "explicitness": "explicitness",
+}  # fmt: skip
+
+
+def _print_disentanglement(report: dict) -> None:
+    """The metrics as a table, one column per protocol, then which code explains which factor."""
+    results = report["protocols"]
+    names = list(results)
+    heads = [name + ("" if results[name]["at_reference_sizes"] else "*") for name in names]
+    width = max(21, *(len(h) for h in heads))
+    print(f"disentanglement on dSprites ({report['encoded']:,} images read by Q in {report['encode_seconds']:.0f} s):")
+    print(f"  {'':22}" + "".join(f"{h:>{width + 2}}" for h in heads))
+    keys = [key for key in SUMMARY_TITLES if any(key in results[n]["summary"] for n in names)]
+    for key in keys:
+        cells = ["-" if (c := results[n]["summary"].get(key)) is None else f"{c:.4f}" for n in names]
+        print(f"  {SUMMARY_TITLES[key]:22}" + "".join(f"{c:>{width + 2}}" for c in cells))
+    print(f"  {'seconds':22}" + "".join(f"{results[n]['total_seconds']:>{width + 2}.1f}" for n in names))
+    if any(h.endswith("*") for h in heads):
+        print("  * at other sizes than the protocol's own (the options are in evaluation.json)")
+    matching = report["matching"]
+    gaps = ", ".join(f"{n} {g:.3f}" for n, g in zip(report["factor_names"], report["per_factor"]) if g is not None)
+    print(f"MIG {report['mig']:.4f} under {matching['protocol']} (per factor: {gaps})")
+    print(f"codes matched to factors by I(code; factor) / H(factor), {matching['protocol']}'s MIG draws:")
+    for code, match in matching["codes"].items():
+        print(
+            f"  {code}: {match['factor']} {match['normalized_information']:.3f}"
+            f"  (next: {match['runner_up']} {match['runner_up_information']:.3f})"
+        )
 
 
 def _evaluation_path(args) -> Path:
     if args.out:
         return args.out
     return args.model / "evaluation.json" if args.model.is_dir() else args.model.with_name("evaluation.json")
+
+
+# -- select ------------------------------------------------------------------------------------
+
+
+def _add_select(commands) -> None:
+    defaults = SelectionSizes()
+    p = commands.add_parser(
+        "select", help="rank runs by ModelCentrality (InfoGAN-CR's label-free model selection); the top one wins"
+    )
+    p.add_argument("runs", nargs="+", type=Path, help="two or more run directories (or export folders, .safetensors)")
+    p.add_argument(
+        "--votes",
+        type=_positive_int,
+        default=defaults.votes,
+        help=f"FactorVAE votes per pair of runs (default {defaults.votes})",
+    )
+    p.add_argument(
+        "--batch",
+        type=_at_least_two,
+        default=defaults.batch,
+        help=f"generated images per vote, one code fixed (default {defaults.batch})",
+    )
+    p.add_argument(
+        "--variance-samples",
+        type=_at_least_two,
+        default=defaults.variance_samples,
+        help=f"generated images that normalise each code's spread (default {defaults.variance_samples})",
+    )
+    p.add_argument(
+        "--grid",
+        type=_at_least_two,
+        default=defaults.grid,
+        help=f"values a continuous code takes as a factor (default {defaults.grid})",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents every generator is fed")
+    p.add_argument("--out", type=Path, help="JSON file to write the ranking and every pairwise score to")
+    _common(p)
+    p.set_defaults(handler=cmd_select)
+
+
+def _at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more, got {value}")
+    return value
+
+
+def cmd_select(args) -> int:
+    if len(args.runs) < 2:
+        raise InfoGANError(f"infogan select compares two or more runs; got {len(args.runs)}")
+    sizes = SelectionSizes(args.votes, args.batch, args.variance_samples, args.grid, args.seed)
+    names = [str(path) for path in args.runs]
+    models = _load_runs(args.runs, args.device)
+    cost = selection_cost(len(models), sizes)
+    _note(f"ModelCentrality of {len(models)} runs: {cost['generator']:,} generator and {cost['q']:,} Q forward passes")
+    result = select_models(models, names, sizes, progress=_note)
+    if args.out:
+        _write_text(args.out, json.dumps(result, indent=2) + "\n")  # first: printing may meet a closed pipe
+    _print_selection(result)
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _load_runs(paths: list[Path], device: str) -> list[InfoGAN]:
+    """The models of runs to compare; every checkpoint is read and the code layouts compared
+    before any model is built (building one recomputes its batch-norm statistics)."""
+    snapshots = [load_model(path) for path in paths]
+    shapes = [(s.config.model.image_channels, s.config.model.image_size, s.config.model.image_size) for s in snapshots]
+    check_candidates(
+        [Candidate(str(p), s.config.latent, None, None, shape) for p, s, shape in zip(paths, snapshots, shapes)]
+    )
+    return [InfoGAN.from_snapshot(snapshot, device) for snapshot in snapshots]
+
+
+def _print_selection(result: dict) -> None:
+    sizes, passes = result["sizes"], result["forward_passes"]
+    print(
+        f"ModelCentrality: FactorVAE ({result['protocol']} definitions) of each run's Q on each other run's "
+        f"generated data, {sizes['votes']} votes of {sizes['batch']} images, spread over "
+        f"{sizes['variance_samples']:,}, continuous codes on {sizes['grid']} values"
+    )
+    print(f"{passes['generator']:,} generator and {passes['q']:,} Q forward passes in {result['seconds']:.1f} s")
+    print(f"{'rank':>4}  {'centrality':>10}  run")
+    for entry in result["ranking"]:
+        mark = "  <- selected" if entry["rank"] == 1 else ""
+        print(f"{entry['rank']:>4}  {entry['centrality']:>10.4f}  {entry['run']}{mark}")
+    print("pairwise scores (row: whose Q; column: whose generated data):")
+    for i, row in enumerate(result["scores"]):
+        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>7}" for v in row)
+        print(f"  {i + 1:>3} {cells}")
 
 
 # -- sample and traverse -----------------------------------------------------------------------
@@ -357,6 +593,13 @@ def _add_traverse(commands) -> None:
     )
     p.add_argument("--rows", type=_positive_int, default=10, help="rows when they are random draws")
     p.add_argument("--frame-ms", type=_positive_int, default=150, help="GIF only: how long each frame shows")
+    p.add_argument(
+        "--layout",
+        choices=("panels", "rows"),
+        default="panels",
+        help="panels: one panel per code, rows of random draws; rows (PNG/JPEG): one row per code, all from "
+        "the same draw, each labelled with its factor from evaluation.json",
+    )
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(handler=cmd_traverse)
@@ -370,6 +613,8 @@ def cmd_traverse(args) -> int:
     names = [args.code] if args.code else model.spec.code_names
     if not names:
         raise InfoGANError("this model has no latent codes to traverse")
+    if args.layout == "rows":
+        return _traverse_rows(model, args)
     sweeps = []
     for name in names:
         rng = torch.Generator().manual_seed(args.seed)
@@ -382,6 +627,25 @@ def cmd_traverse(args) -> int:
     else:
         save_image_atomically(stack_panels([grid(images, columns) for _, images, columns in sweeps]), args.out)
     print(f"wrote {args.out} ({', '.join(names)})")
+    return 0
+
+
+def _traverse_rows(model: InfoGAN, args) -> int:
+    """One row per code, every row from the same draw, labelled by evaluation.json (by MIG on dSprites)."""
+    if args.out.suffix.lower() == ".gif":
+        raise InfoGANError("--layout rows makes a still image; write a .png or .jpg")
+    labels = read_labels(args.model, model.spec, model.config.data.dataset, model.step)
+    rng = torch.Generator().manual_seed(args.seed)
+    rows = code_rows_latents(model.spec, args.steps, tuple(args.range), rng)
+    if args.code:
+        rows = [(name, latent) for name, latent in rows if name == args.code]
+    figure = labelled_rows([(labels.codes[name].title, model.generate_from(latent)) for name, latent in rows])
+    save_pil_atomically(figure, args.out)
+    if labels.note:
+        print(f"note: {labels.note}", file=sys.stderr)
+    for name, _ in rows:
+        print(f"{name}: {labels.codes[name].title}")
+    print(f"wrote {args.out} (one row per code)")
     return 0
 
 
@@ -500,6 +764,101 @@ def cmd_explore(args) -> int:
         raise InfoGANError(f"infogan explore needs the explore extra ({exc}): pip install 'infogan[explore]'") from None
     explore([args.model] + ([args.model2] if args.model2 else []), args.host, args.port, tuple(args.range), args.device)
     return 0
+
+
+# -- quality-net: the feature classifier of the sample-quality score (infogan.quality) ----------
+
+
+def _add_quality_net(commands) -> None:
+    from .quality import LABELLED_DATASETS
+
+    p = commands.add_parser(
+        "quality-net", help="the feature classifier of the sample-quality score: train it once per data set"
+    )
+    actions = p.add_subparsers(dest="action", required=True)
+    train = actions.add_parser("train", help="train it on the data set's training split, test it, cache it")
+    train.add_argument("--dataset", required=True, choices=LABELLED_DATASETS)
+    train.add_argument("--epochs", type=_positive_int, default=4, help="passes over the training images (default 4)")
+    train.add_argument("--limit", type=_positive_int, help="train on the first N training images only (default: all)")
+    train.add_argument("--batch-size", type=_positive_int, default=128, help="default 128")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--force", action="store_true", help="replace the cached classifier of this data set")
+    train.add_argument("--data-dir", type=Path)
+    _common(train)
+    train.set_defaults(handler=cmd_quality_net_train)
+    show = actions.add_parser("show", help="check the cached classifier of a data set and print its facts")
+    show.add_argument("--dataset", required=True, choices=LABELLED_DATASETS)
+    show.set_defaults(handler=cmd_quality_net_show)
+
+
+def cmd_quality_net_train(args) -> int:
+    from .quality import train_feature_classifier
+    from .runtime import resolve_device
+
+    network = train_feature_classifier(
+        args.dataset,
+        epochs=args.epochs,
+        seed=args.seed,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        overwrite=args.force,
+        device=resolve_device(args.device),
+        log=lambda line: print(f"{args.dataset}: {line}", flush=True),
+    )
+    _print_classifier(network.metadata)
+    return 0
+
+
+def cmd_quality_net_show(args) -> int:
+    from .quality import load_feature_classifier
+
+    _print_classifier(load_feature_classifier(args.dataset).metadata)
+    return 0
+
+
+def _print_classifier(meta: dict) -> None:
+    print(
+        f"{meta['dataset']}: test accuracy {meta['test_accuracy']:.4f} on {meta['test_images']} test images "
+        f"({meta['epochs']} epochs on {meta['train_images']} training images, {meta['train_seconds']} s, "
+        f"seed {meta['seed']}, architecture {meta['architecture_hash']})"
+    )
+    print(f"cached in {meta['path']}")
+
+
+def _quality_for(model: InfoGAN, args) -> dict:
+    """The sample-quality score `infogan evaluate` reports, or {"score": None, "note": why not}."""
+    from .quality import LABELLED_DATASETS, quality_score
+
+    dataset = model.config.data.dataset
+    if args.quality_samples == 0:
+        return {"score": None, "note": "skipped (--quality-samples 0)"}
+    if dataset not in LABELLED_DATASETS:
+        return {"score": None, "note": f"{dataset} has no labelled training split to train a feature classifier on"}
+    if args.quality_samples < 2:
+        raise InfoGANError("--quality-samples must be 0 (skip) or 2 or more (a covariance needs two samples)")
+    try:
+        return quality_score(model, args.quality_samples, args.seed, args.data_dir)
+    except InfoGANError as exc:  # no classifier cached (the message says how to train one), or a damaged one
+        return {"score": None, "note": str(exc)}
+
+
+def _print_quality(quality: dict) -> None:
+    if quality["score"] is None:
+        print(f"quality score: not measured: {quality['note']}")
+        return
+    print(
+        f"quality score {quality['score']:.3f} (Frechet distance, {quality['samples']} generated vs "
+        f"{quality['reference_images']} test images, in the features of a classifier with test accuracy "
+        f"{quality['classifier_accuracy']:.4f}; lower is better)"
+    )
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 # -- helpers -----------------------------------------------------------------------------------
