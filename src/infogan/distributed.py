@@ -242,16 +242,17 @@ class World:
         (the lowest failing rank's, naming it), so none waits for a rank that has given up."""
         if self.size == 1:
             return work()
-        result, problem = None, None
+        result, error = None, None
         try:
             result = work()
         except InfoGANError as exc:
-            problem = str(exc)
+            error = exc
         problems: list = [None] * self.size
-        dist.all_gather_object(problems, problem)
+        dist.all_gather_object(problems, None if error is None else str(error))
         for rank, text in enumerate(problems):
-            if text is not None:
-                raise mark_every_rank(InfoGANError(text if rank == 0 else f"rank {rank}: {text}"))
+            if text is not None:  # this rank's own error keeps its type; the others get its text
+                own = error if rank == self.rank else None
+                raise mark_every_rank(own or InfoGANError(text if rank == 0 else f"rank {rank}: {text}"))
         return result
 
 
