@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import checkpoint as ckpt
 from .api import InfoGAN, load
 from .checkpoint import load_model
 from .config import parse_override, preset_names
 from .data import has_labels, load_evaluation_set, load_training_images
 from .disentanglement import METRICS, PROTOCOLS
+from .distributed import World, announce, process_group, reports_error
 from .errors import InfoGANError
 from .evaluation import (
     cached_representation,
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at exit
         return status
     except InfoGANError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if _reports(exc):
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -70,6 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
         return 141
+
+
+def _reports(exc: InfoGANError) -> bool:
+    """Whether this process prints `exc`: under torchrun, an error every rank raised together
+    is printed by rank 0 alone."""
+    try:
+        return reports_error(exc, World.from_environment())
+    except InfoGANError:
+        return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,67 +192,112 @@ def _runtime_flags(args) -> dict:
 
 
 def cmd_train(args) -> int:
+    """Train in this process, or as one rank of several when torchrun launched it (RANK,
+    WORLD_SIZE, LOCAL_RANK in the environment): see `infogan.distributed`."""
+    world = World.from_environment()
+    with process_group(world):
+        return _train(args, world)
+
+
+def _train(args, world: World) -> int:
     if args.out is None and not (args.dry_run and not args.resume):
         raise InfoGANError("infogan train needs --out RUN_DIR, the run directory to write (or to --resume)")
     run = None if args.out is None else RunDirectory(args.out)
-    if run is not None and args.resume and not args.dry_run and args.out.is_dir():
-        run.lock()  # before the checkpoint is read, so a run in use is refused at once
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.max_steps is not None:
         overrides.append(f"optim.steps={args.max_steps}")
-    config, snapshot = training_config(run, args.resume, args.preset, args.config, overrides, _runtime_flags(args))
+    kept: dict = {}  # rank 0's checkpoint, read once
+    config, snapshot_path = world.from_main(lambda: _decide_config(args, run, overrides, world, kept))
     if args.dry_run:
         import yaml
 
-        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        if world.is_main:
+            print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
+    snapshot = kept.get("snapshot") if world.is_main else None
+    if snapshot is None and snapshot_path is not None:
+        snapshot = ckpt.load_snapshot(snapshot_path)
     if snapshot is not None:
         for change in breaks_bit_identity(snapshot.config, config):
-            print(
+            announce(
+                world,
                 f"note: {change} differs from the run so far; it will not be bit-identical to an uninterrupted run",
-                file=sys.stderr,
             )
     if config.runtime.threads:
         torch.set_num_threads(config.runtime.threads)
-    images = load_training_images(config.data, config.model, config.runtime.data_dir or None)
-    if not run.locked:  # a new run: its folder is made once the config and the data are known to be good
-        run.lock()
-        if run.has_run():
-            raise InfoGANError(f"{run.path} already holds a run; pass --resume to continue it or choose another --out")
+    images = world.on_every_rank(lambda: _training_images(config, run, world))
     progress = None if args.progress == "auto" else args.progress == "bar"
     reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.memory)
-    trainer = Trainer(config, images, run_dir=run, progress=progress)
+    trainer = Trainer(config, images, run_dir=run, progress=progress, world=world)
     if snapshot is not None:
         trainer.restore(snapshot)
-        print(f"resuming {args.out} at step {trainer.step}", file=sys.stderr)
-    with _stop_on_signals(trainer):
+        announce(world, f"resuming {args.out} at step {trainer.step} on {world.describe()}")
+    with _stop_on_signals(trainer, world):
         completed = trainer.fit()
     if not completed:
-        print(
+        announce(
+            world,
             f"\nstopped at step {trainer.step}; a checkpoint was saved. Continue with:\n"
             f"  infogan train --resume --out {shlex.quote(str(args.out))}",
-            file=sys.stderr,
         )
         return 130
-    print(f"trained {trainer.step} steps; run directory: {args.out}")
+    if world.is_main:
+        print(f"trained {trainer.step} steps; run directory: {args.out}")
     return 0
 
 
+def _decide_config(args, run: RunDirectory | None, overrides: list[str], world: World, kept: dict):
+    """Rank 0's part of starting `train`: the config and the checkpoint to resume from (its
+    path, for the other ranks to read; the snapshot itself goes into `kept`). Under a torchrun
+    restart (TORCHELASTIC_RESTART_COUNT above 0) a run that has checkpoints is resumed."""
+    resume = args.resume
+    if world.restart and not resume and run is not None and run.has_run():
+        resume = True
+        print(
+            f"torchrun restart {world.restart}: resuming {args.out} from its newest checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+    given = dict(parse_override(text) for text in overrides).get("distributed.world_size", world.size)
+    if given != world.size:
+        raise InfoGANError(
+            f"distributed.world_size is {given!r}, but {world.describe()} train: the world size is recorded from "
+            "the launcher (torchrun --nproc-per-node, --nnodes), not set; drop that override"
+        )
+    if run is not None and resume and not args.dry_run and args.out.is_dir():
+        run.lock()  # before the checkpoint is read, so a run in use is refused at once
+    config, snapshot = training_config(run, resume, args.preset, args.config, overrides, _runtime_flags(args))
+    world.share(config.optim.batch_size)  # a global batch the ranks cannot split is refused before any work
+    kept["snapshot"] = snapshot
+    return config, None if snapshot is None else str(run.checkpoint_path(snapshot.step))
+
+
+def _training_images(config, run: RunDirectory, world: World):
+    """Every rank's copy of the training images; rank 0 also takes a new run's lock (once the
+    config and the data are known to be good, so a mistake leaves no folder behind)."""
+    images = load_training_images(config.data, config.model, config.runtime.data_dir or None)
+    if world.is_main and not run.locked:
+        run.lock()
+        if run.has_run():
+            raise InfoGANError(f"{run.path} already holds a run; pass --resume to continue it or choose another --out")
+    return images
+
+
 @contextlib.contextmanager
-def _stop_on_signals(trainer: Trainer):
+def _stop_on_signals(trainer: Trainer, world: World):
     """SIGINT/SIGTERM ask the trainer to stop after the current step (it then saves a
-    checkpoint); a second signal stops at once."""
+    checkpoint); a second signal stops at once. Under torchrun the launcher passes the signal
+    on to every rank, and the ranks stop after the same step."""
 
     def handler(signum, frame):
         if trainer.stop_requested:
             raise KeyboardInterrupt
-        print(
+        announce(
+            world,
             f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
-            "(signal again to stop at once)",
-            file=sys.stderr,
-            flush=True,
+            + ("(signal again to stop at once)" if world.size == 1 else f"(all {world.size} ranks stop together)"),
         )
         trainer.request_stop()
 

@@ -3,7 +3,7 @@
 Every section is a frozen dataclass that checks itself. The components own theirs: `latent` is
 the generator's `LatentSpec` (latent.py), `model` the networks' `ModelConfig` (models/config.py),
 `contrastive` InfoGAN-CR's regulariser (contrastive.py), `runtime` the `RuntimeConfig`
-(runtime.py); the loss, optimiser, data and logging sections are
+(runtime.py), `distributed` training across ranks (distributed.py); the loss, optimiser, data and logging sections are
 here. This module composes them and parses files and overrides. Unknown keys, wrong types and
 out-of-range values raise `InfoGANError` naming the key, so a typo never passes silently.
 """
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from .contrastive import ContrastiveConfig
+from .distributed import DistributedConfig
 from .errors import InfoGANError, require, require_choice, short_repr
 from .fileio import write_bytes_atomically
 from .latent import LatentSpec
@@ -152,6 +153,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
         self._check_contrastive()

@@ -65,6 +65,10 @@ class Pairs:
     second: Latent
     shared: torch.Tensor
 
+    def rows(self, rows: slice) -> Pairs:
+        """The pairs of rows `rows`: one rank's share of a global batch of pairs."""
+        return Pairs(self.first.rows(rows), self.second.rows(rows), self.shared[rows])
+
 
 def sample_pairs(
     spec: LatentSpec, batch_size: int, gap: float, generator: torch.Generator, device: str | torch.device = "cpu"

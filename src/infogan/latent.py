@@ -31,6 +31,10 @@ class Latent:
     def __len__(self) -> int:
         return self.noise.shape[0]
 
+    def rows(self, rows: slice) -> Latent:
+        """The latents of rows `rows` (views, no copy): one rank's share of a global batch."""
+        return Latent(self.noise[rows], self.categorical[rows], self.continuous[rows])
+
 
 @dataclass(frozen=True)
 class LatentSpec:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .distributed import World, mark_every_rank
 from .latent import Latent, LatentSpec, traversal_latents
 from .state import NonFiniteError, diverged_message
 from .visualize import save_grid, to_unit_range
@@ -20,9 +21,12 @@ class StatsWindow:
     """Sums of the per-step statistics since the last log line, kept on the device so the
     training loop does not wait for it. A statistic a step does not return (the contrastive
     regulariser's before it starts) is averaged over the steps that did, and left out of a
-    log line that no step of its window returned."""
+    log line that no step of its window returned. With several ranks (`world`), the sums are
+    summed over the ranks before they are checked (a NaN on any rank is seen by all) and
+    averaged before they are logged."""
 
-    def __init__(self, names: list[str], device: torch.device) -> None:
+    def __init__(self, names: list[str], device: torch.device, world: World | None = None) -> None:
+        self.world = world or World()
         self.names = names
         self.sums = torch.zeros(len(names), device=device)
         self.counts = [0] * len(names)
@@ -40,15 +44,20 @@ class StatsWindow:
         self.steps += 1
 
     def check_finite(self, step: int) -> None:
-        finite = torch.isfinite(self.sums)
+        if self.world.size == 1:
+            finite = torch.isfinite(self.sums)
+        else:  # every rank learns which statistics went bad on any rank, and raises at this step
+            finite = self.world.sum_((~torch.isfinite(self.sums)).float()) == 0
         if not bool(finite.all()):
             bad = [name for name, ok in zip(self.names, finite.tolist()) if not ok]
-            raise NonFiniteError(diverged_message(", ".join(bad), step))
+            raise mark_every_rank(NonFiniteError(diverged_message(", ".join(bad), step)))
 
     def flush(self, batch_size: int) -> dict[str, float]:
-        """Means since the last flush, plus images per second; then start a new window."""
+        """Means since the last flush (over the ranks too), plus images per second (`batch_size`
+        being the global batch); then start a new window."""
         seconds = max(time.perf_counter() - self.started, 1e-9)
-        sums = self.sums.tolist()
+        sums = self.sums if self.world.size == 1 else self.world.sum_(self.sums.clone()) / self.world.size
+        sums = sums.tolist()
         values = {
             name: round(total / count, 6) for name, total, count in zip(self.names, sums, self.counts) if count > 0
         }

@@ -126,7 +126,9 @@ class RunDirectory:
             remove_leftovers(self.path, self.checkpoints, self.images)
             save_config(config, self.path / "config.yaml")
             self._cut_metrics(step)
-            self.append_history({"event": "resume" if step else "start", "step": step, "changes": list(changes)})
+            event = "resume" if step else "start"
+            world_size = config.distributed.world_size
+            self.append_history({"event": event, "step": step, "changes": list(changes), "world_size": world_size})
         except OSError as exc:
             raise InfoGANError(f"cannot write to the run directory {self.path}: {exc.strerror or exc}") from None
 
@@ -169,10 +171,13 @@ class RunDirectory:
             self._writer.close()
             self._writer = None
 
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints / f"step-{step:07d}.safetensors"
+
     def save_checkpoint(self, snapshot: ckpt.Snapshot, keep: int) -> Path:
         """Write the snapshot as the checkpoint of its step; keep the newest `keep` checkpoints
         that can be read (a file that cannot be read is never counted, and never deleted)."""
-        path = self.checkpoints / f"step-{snapshot.step:07d}.safetensors"
+        path = self.checkpoint_path(snapshot.step)
         ckpt.save_snapshot(path, snapshot)
         readable = [p for p in ckpt.checkpoint_paths(self.path) if p == path or ckpt.is_readable(p)]
         for old in readable[:-keep]:
@@ -219,8 +224,9 @@ def read_jsonl(path: Path) -> tuple[list[dict], bool]:
 
 
 def check_resumable(saved: Config, requested: Config) -> list[str]:
-    """Refuse to resume when anything but the length of training, the learning rates, logging
-    or runtime settings changed. Returns the changes that are allowed, for the run's history."""
+    """Refuse to resume when anything but the length of training, the learning rates, logging,
+    runtime or distributed settings (the world size among them) changed. Returns the changes
+    that are allowed, for the run's history."""
     saved_data, requested_data = saved.to_dict(), requested.to_dict()
     fixed_saved, fixed_requested = _without_changeable(saved_data), _without_changeable(requested_data)
     if fixed_saved != fixed_requested:
@@ -229,7 +235,7 @@ def check_resumable(saved: Config, requested: Config) -> list[str]:
             + ", ".join(_changed_keys(fixed_saved, fixed_requested))
             + ". Only "
             + ", ".join(RESUMABLE_CHANGES)
-            + ", logging.* and runtime.* may change on resume; start a new run for the rest."
+            + ", logging.*, runtime.* and distributed.* may change on resume; start a new run for the rest."
         )
     return _changed_keys(saved_data, requested_data)
 
@@ -243,8 +249,8 @@ def _without_changeable(data: dict) -> dict:
     for key in RESUMABLE_CHANGES:
         section, name = key.split(".")
         data[section].pop(name)
-    data.pop("logging")
-    data.pop("runtime")
+    for section in ("logging", "runtime", "distributed"):
+        data.pop(section, None)
     return data
 
 

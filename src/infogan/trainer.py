@@ -1,5 +1,6 @@
 """The training loop, handed its parts: the train state (state.py), the batches (data/), the step
-(training.py, or its CUDA graph), the run directory (rundir.py) and what it shows (progress.py)."""
+(training.py, or its CUDA graph), the run directory (rundir.py), what it shows (progress.py) and
+the ranks it trains with (distributed.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .augment import draw_transforms
 from .config import Config
 from .contrastive import sample_pairs
 from .data.batches import InMemoryBatches
+from .distributed import World, announce, mark_every_rank, resume_notes, synchronise_batch_norm
 from .errors import InfoGANError
 from .graphed import GraphedStep
 from .latent import Latent
@@ -38,6 +40,13 @@ class Trainer:
     lock; without one it only trains (useful from Python and in tests). How it runs (device,
     bf16, compile, CUDA graphs, what to do on NaN) is `config.runtime`. The networks,
     optimisers and generators are `state` (also reachable as `generator`, `optimizers`, ...).
+
+    With a `world` of several ranks (`distributed.World`, in a process group started by
+    `distributed.process_group`), every rank makes the same call with the same arguments: each
+    trains on its share of the global batch `optim.batch_size`, gradients are averaged, and
+    rank 0 alone writes the run directory (the others read checkpoints from it on resume and
+    rollback, so it must be on a file system they share). The world size is recorded in the
+    config (`distributed.world_size`).
     """
 
     def __init__(
@@ -46,21 +55,32 @@ class Trainer:
         images: torch.Tensor,
         run_dir: str | Path | RunDirectory | None = None,
         progress: bool | None = None,
+        world: World | None = None,
     ) -> None:
+        self.world = world = world or World()
+        if config.distributed.world_size != world.size:
+            config = config.replace(**{"distributed.world_size": world.size})
         self.config = config
         runtime = config.runtime
-        self.device = resolve_device(runtime.device)
+        self.share = world.share(config.optim.batch_size)
+        self.device = world.device(resolve_device(runtime.device))
         self.cuda_graphs = use_cuda_graphs(runtime.cuda_graphs, runtime.compile, self.device)
+        if self.cuda_graphs and world.size > 1:
+            announce(world, f"note: CUDA graphs are off on {world.describe()} (not verified with the all-reduce)")
+            self.cuda_graphs = False
         self.spec = config.latent
-        self.run = run_dir if isinstance(run_dir, RunDirectory) or run_dir is None else RunDirectory(run_dir)
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        run = run_dir if isinstance(run_dir, RunDirectory) or run_dir is None else RunDirectory(run_dir)
+        self.shared_run = run  # every rank's view of the run directory: read, never written
+        self.run = run if world.is_main else None  # the one that writes it
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and world.is_main
         self.state = TrainState.build(config, self.device, capturable=self.cuda_graphs)
+        self._synchronise_batch_norm([self.generator, self.discriminator])
         if runtime.compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
             options = _compile_options(self.device)
             self.generator.compile(options=options)
             self.discriminator.compile(options=options)
         self.batches = InMemoryBatches(
-            images, config.optim.batch_size, config.seed, config.model.image_range, self.device
+            images, config.optim.batch_size, config.seed, config.model.image_range, self.device, world.rank, world.size
         )
         self.images = ProgressImages(self.spec, config.seed, config.model.image_range)
         self.step = 0
@@ -80,8 +100,16 @@ class Trainer:
             self.config.runtime.precision,
             graph_safe=self.cuda_graphs,
             contrastive=self.state.contrastive,
+            world=self.world,
         )
         self._graphed = GraphedStep(self._context) if self.cuda_graphs else None
+
+    def _synchronise_batch_norm(self, networks: list[torch.nn.Module]) -> None:
+        """With `distributed.sync_batchnorm` on several ranks, batch norm over the global batch."""
+        if self.world.size == 1 or not self.config.distributed.sync_batchnorm:
+            return
+        for network in networks:
+            synchronise_batch_norm(network, self.device)
 
     @property
     def run_dir(self) -> Path | None:
@@ -118,26 +146,43 @@ class Trainer:
         had_contrastive = self.state.contrastive is not None
         self.state.load(snapshot, self.config, capturable=self.cuda_graphs)
         self.step = snapshot.step
+        for note in resume_notes(snapshot.config.distributed, self.config.distributed, self.config.optim.batch_size):
+            announce(self.world, note)
         if self.state.contrastive is not None and not had_contrastive:
+            self._synchronise_batch_norm([self.state.contrastive])
             self._new_context()
         elif self._graphed is not None:  # the graph holds the optimiser state tensors just replaced
             self._graphed.reset()
 
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint for the current step and keep only the newest few.
+        """Write a checkpoint for the current step and keep only the newest few; returns its path.
 
         Weights or batch-norm statistics that are not finite are never written: the last good
-        checkpoint stays newest.
+        checkpoint stays newest. With several ranks every rank calls it: the running statistics
+        are averaged and the weights checked identical, rank 0 writes, and all return once the
+        file is there (or all raise rank 0's error).
         """
-        assert self.run is not None
-        self.state.check_finite(self.step)
+        assert self.shared_run is not None
+        self.world.average_batch_norm_statistics(self.state.networks().values())
+        self.world.check_same(self.state.networks().values(), f"weights at step {self.step}")
+        try:
+            self.state.check_finite(self.step)
+        except NonFiniteError as exc:  # weights and statistics are the same on every rank now
+            mark_every_rank(exc)
+            raise
+        return self.world.on_every_rank(self._write_checkpoint)  # a failed write stops every rank
+
+    def _write_checkpoint(self) -> Path:
+        if self.run is None:
+            return self.shared_run.checkpoint_path(self.step)
         return self.run.save_checkpoint(self.snapshot(), self.config.logging.keep_checkpoints)
 
     # -- loop ------------------------------------------------------------------------------
 
     def train_on(self, real: torch.Tensor, latent: Latent) -> dict[str, torch.Tensor]:
         """One training step (`training.train_step`) on a batch of real images and a batch of
-        latents, on the device, at the current `step`.
+        latents, on the device, at the current `step` (on several ranks: this rank's share of
+        each).
 
         Returns the step's statistics by name (`training.stat_names(config)`) as tensors on the
         device (read them when you need them: reading waits for the GPU). Does not advance
@@ -147,15 +192,19 @@ class Trainer:
         are drawn from `pairs_rng`.
         """
         draws = pairs = None
+        batch = len(latent) * self.world.size  # drawn whole on every rank, so the generators stay in step
         if self.config.loss.lambda_augmented > 0:
-            draws = draw_transforms(len(latent), self.config.loss, self.augment_rng, self.device)
+            draws = draw_transforms(batch, self.config.loss, self.augment_rng, self.device)
+            draws = draws if self.world.size == 1 else draws[self.world.rows(batch)]
         contrastive = self.config.contrastive
         if contrastive.active(self.step):
             if self.state.contrastive is None:
                 self.state.start_contrastive(self.config, capturable=self.cuda_graphs)
+                self._synchronise_batch_norm([self.state.contrastive])
                 self._new_context()
             gap = contrastive.gap_at(self.step)
-            pairs = sample_pairs(self.spec, len(latent), gap, self.state.pairs_rng, self.device)
+            pairs = sample_pairs(self.spec, batch, gap, self.state.pairs_rng, self.device)
+            pairs = pairs if self.world.size == 1 else pairs.rows(self.world.rows(batch))
         if self._graphed is not None:
             return self._graphed(real, latent, draws, pairs)
         return train_step(self._context, real, latent, draws, pairs)
@@ -173,11 +222,7 @@ class Trainer:
         directory, its lock is held until `fit` returns (unless the caller holds it already).
         """
         owns_lock = self.run is not None and not self.run.locked
-        if self.run is not None:
-            self.run.lock()
-            self.run.prepare(self.config, self.step, self._changes)
-            if self.config.logging.tensorboard:
-                self.run.open_tensorboard()
+        self.world.on_every_rank(self._prepare_run)  # the others wait until rank 0 has prepared the run
         self.stop_requested = False
         bar = self._progress_bar(self.config.optim.steps)
         try:
@@ -200,11 +245,21 @@ class Trainer:
                 if owns_lock:
                     self.run.unlock()
 
+    def _prepare_run(self) -> None:
+        if self.run is None:
+            return
+        self.run.lock()
+        self.run.prepare(self.config, self.step, self._changes)
+        if self.config.logging.tensorboard:
+            self.run.open_tensorboard()
+
     def _loop(self, callbacks: Sequence[Callback], bar) -> bool:
         total = self.config.optim.steps
-        window = StatsWindow(stat_names(self.config), self.device)
+        window = StatsWindow(stat_names(self.config), self.device, self.world)
         while self.step < total:
             latent = self.spec.sample(self.config.optim.batch_size, self.latent_rng, self.device)
+            if self.world.size > 1:  # every rank draws the global batch and keeps its rows
+                latent = latent.rows(self.world.rows(self.config.optim.batch_size))
             window.add(self.train_on(self.batches.batch(self.step), latent))
             self.step += 1
             if bar is not None:
@@ -217,34 +272,42 @@ class Trainer:
             self._periodic_outputs(total)
             for callback in callbacks:
                 callback(self)
-            if self.stop_requested and self.step < total:
-                if self.run is not None:
+            if self.world.any(self.stop_requested) and self.step < total:  # all ranks stop after the same step
+                self.stop_requested = True
+                if self.shared_run is not None:
                     self.save_checkpoint()
                 return False
         return True
 
     def _roll_back(self) -> bool:
-        """Return to the newest checkpoint with halved learning rates; False when impossible."""
-        if self.run is None or self.rollbacks >= MAX_ROLLBACKS or not self.run.has_run():
+        """Return to the newest checkpoint with halved learning rates; False when impossible.
+        With several ranks rank 0 picks the checkpoint and every rank reads it."""
+        run = self.shared_run
+        if run is None or self.rollbacks >= MAX_ROLLBACKS:
             return False
-        snapshot, path = self.run.latest_valid()
+        newest = self.world.from_main(lambda: str(run.latest_valid()[1]) if run.has_run() else None)
+        if newest is None:
+            return False
+        path = Path(newest)
+        snapshot = ckpt.load_snapshot(path)
         self.restore(snapshot)  # resets a captured step, which would keep the old rates
         self.rollbacks += 1
         self.state.halve_learning_rates()
-        print(
+        announce(
+            self.world,
             f"non-finite values: rolled back to {path.name} (step {self.step}) with learning rates halved "
             f"(rollback {self.rollbacks} of {MAX_ROLLBACKS})",
-            file=sys.stderr,
-            flush=True,
         )
         return True
 
     def _periodic_outputs(self, total: int) -> None:
-        if self.run is None:
+        if self.shared_run is None:
             return
         logging = self.config.logging
         if self.step % logging.image_every == 0 or self.step == total:
-            self.images.save(self.generator, self.run.images, self.step)
+            self.world.average_batch_norm_statistics([self.generator])  # the images use them
+            if self.run is not None:
+                self.images.save(self.generator, self.run.images, self.step)
         if self.step % logging.checkpoint_every == 0 or self.step == total:
             self.save_checkpoint()
 

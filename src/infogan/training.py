@@ -29,6 +29,7 @@ from torch import nn
 from .augment import transform
 from .config import Config, LossConfig
 from .contrastive import Pairs
+from .distributed import World
 from .latent import Latent, LatentSpec
 from .losses import (
     categorical_info_losses,
@@ -105,6 +106,8 @@ class StepContext:
     convolutions in bfloat16, losses and weights in float32); "fp32" runs everything in float32.
     graph_safe=True keeps a step recordable in a CUDA graph (autocast then caches no casts).
     contrastive: InfoGAN-CR's H, once it has started (its optimiser is `optimizers.contrastive`).
+    world: the ranks training together; each optimiser step averages its gradients over them
+    first (`distributed.World.average_gradients`; nothing on one process).
     """
 
     config: Config
@@ -115,6 +118,7 @@ class StepContext:
     precision: str = "fp32"
     graph_safe: bool = False
     contrastive: nn.Module | None = None
+    world: World = World()
 
     def __post_init__(self) -> None:
         self._device_type = next(self.generator.parameters()).device.type  # looked up once, not per step
@@ -239,7 +243,7 @@ def contrastive_phase(ctx: StepContext, inputs: StepInputs) -> Stats:
         logits = ctx.contrastive(inputs.pair_images.detach()).float()
     loss = F.cross_entropy(logits, inputs.pairs.shared)
     loss.backward()
-    h_opt.step()
+    _step(ctx, h_opt)
     accuracy = (logits.detach().argmax(dim=1) == inputs.pairs.shared).float().mean()
     return {"cr_loss": loss.detach(), "cr_accuracy": accuracy}
 
@@ -271,7 +275,7 @@ def discriminator_phase(
     if loss_cfg.info_update == "both":
         loss = loss + info.total + _weighted(ctx, _augmented_ce(ctx, fake.detach(), latent, draws))
     loss.backward()
-    d_opt.step()
+    _step(ctx, d_opt)
     d_real, d_fake = _real_fake_scores(real_logits.detach(), fake_logits.detach(), loss_cfg.adversarial)
     return {"d_loss": adversarial.detach(), "d_real": d_real, "d_fake": d_fake, **_info_stats(ctx, info)}
 
@@ -292,7 +296,7 @@ def generator_phase(ctx: StepContext, inputs: StepInputs) -> Stats:
         augmented = _augmented_ce(ctx, fake, latent, draws)
         loss = loss + _info(ctx, q, latent).total + _weighted(ctx, augmented)
     loss.backward()
-    g_opt.step()
+    _step(ctx, g_opt)
     return {"g_loss": adversarial.detach(), **_augmented_stats(ctx, augmented)}
 
 
@@ -307,7 +311,7 @@ def info_phase(ctx: StepContext, latent: Latent, draws: torch.Tensor | None = No
     info = _info(ctx, _float(q), latent)
     augmented = _augmented_ce(ctx, fake, latent, draws)
     (info.total + _weighted(ctx, augmented)).backward()
-    info_opt.step()
+    _step(ctx, info_opt)
     return {**_info_stats(ctx, info), **_augmented_stats(ctx, augmented)}
 
 
@@ -358,6 +362,14 @@ def _float(q: QOutput) -> QOutput:
     """Q's output in float32, so the information term is computed in full precision."""
     logits = [lg.float() for lg in q.categorical_logits]
     return QOutput(logits, q.continuous_mean.float(), q.continuous_log_std.float())
+
+
+def _step(ctx: StepContext, optimizer: torch.optim.Optimizer) -> None:
+    """The optimiser's step on gradients averaged over the ranks: one all-reduce per optimiser
+    step, over exactly the parameters it updates (why not DDP: `infogan.distributed`)."""
+    if ctx.world.size > 1:
+        ctx.world.average_gradients(_params(optimizer))
+    optimizer.step()
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:

@@ -1,4 +1,5 @@
-"""Training batches from images held in memory, in an order fixed by (seed, step)."""
+"""Training batches from images held in memory, in an order fixed by (seed, step), and each
+rank's share of them when several train together."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ class InMemoryBatches:
     `len()` and `gather(rows) -> uint8 tensor` (such as bit-packed dSprites, unpacked per batch).
     Each epoch is a fresh permutation drawn from a generator seeded by the seed and the epoch,
     so a resumed run sees exactly the batches an uninterrupted one would.
+
+    `batch_size` is the global batch; with `world_size` ranks, rank `rank` gets its rows
+    `rank * share : (rank + 1) * share` of it (share = batch_size / world_size): the ranks
+    split the batch one process would take at that step, none sees another's images, and the
+    global batches do not depend on the world size.
     """
 
     def __init__(
@@ -23,7 +29,11 @@ class InMemoryBatches:
         seed: int,
         image_range: tuple[float, float],
         device: str | torch.device = "cpu",
+        rank: int = 0,
+        world_size: int = 1,
     ):
+        if batch_size % world_size or not 0 <= rank < world_size:
+            raise ValueError(f"a batch of {batch_size} cannot be split into {world_size} equal shares for rank {rank}")
         device = torch.device(device)
         if isinstance(images, torch.Tensor):
             if images.dtype != torch.uint8 or images.ndim != 4:
@@ -41,6 +51,8 @@ class InMemoryBatches:
                 "lower optim.batch_size or use more images"
             )
         self.batch_size = batch_size
+        self.share = batch_size // world_size
+        self.offset = rank * self.share
         self.seed = seed
         self.low, self.high = image_range
         self.per_epoch = self.count // batch_size
@@ -53,6 +65,7 @@ class InMemoryBatches:
             rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._order = torch.randperm(self.count, generator=rng).to(self._order_device)
             self._epoch = epoch
-        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        start = index * self.batch_size + self.offset
+        rows = self._order[start : start + self.share]
         pixels = self._gather(rows).float()
         return pixels * ((self.high - self.low) / 255.0) + self.low
