@@ -52,6 +52,16 @@ def train_slice(mnist_train) -> torch.Tensor:
     return mnist_train[0][:512]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module: on a busy 2-core machine two threads slow small
+    networks manyfold."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_config(**overrides):
     """The MNIST preset shrunk to a few cheap steps."""
     data = {

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import infogan
 from infogan.api import InfoGAN
@@ -127,13 +126,7 @@ class _SpritesByShapeScaleAndPosition:
         return self.blocks[shape * len(dsprites.SCALES) + scale, x * 32 + y]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads slow the small networks manyfold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from .errors import InfoGANError
 from .fileio import atomic_write
@@ -41,15 +41,7 @@ def stack_panels(panels: list[torch.Tensor], gap: int = 8) -> torch.Tensor:
 
 def save_image_atomically(image: torch.Tensor, path: str | Path) -> None:
     """Write a (C, H, W) image in [0, 1]; the file appears complete or not at all."""
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "jpg", "jpeg"):
-        raise InfoGANError(f"output {path} must end in .png, .jpg or .jpeg")
-    try:
-        with atomic_write(path) as tmp:
-            save_image(image, tmp, format="jpeg" if fmt == "jpg" else fmt)
-    except OSError as exc:
-        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
+    save_pil_atomically(Image.fromarray(to_uint8(image)), path)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, columns: int) -> None:
