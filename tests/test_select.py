@@ -14,7 +14,14 @@ from infogan.config import config_from_dict
 from infogan.disentanglement.generated import GeneratedTruth, code_grid
 from infogan.latent import LatentSpec
 from infogan.models import build_networks
-from infogan.selection import Candidate, SelectionSizes, centrality, select_models, selection_cost
+from infogan.selection import (
+    Candidate,
+    SelectionSizes,
+    agreement_ranking,
+    centrality,
+    select_models,
+    selection_cost,
+)
 
 SPEC = LatentSpec(noise_dim=3, categorical=(3,), continuous=2)
 WIDTH = SPEC.input_dim
@@ -185,3 +192,58 @@ def test_select_refuses_bad_input_with_a_message(runs, tmp_path, capsys):
     assert main(["select", str(runs / "seed0"), str(tmp_path / "three-continuous"), *QUICK]) == 2
     err = capsys.readouterr().err
     assert "different code layouts" in err and "Traceback" not in err
+
+
+# -- agreement: the clusterings of real images compared ----------------------------------------
+
+
+def test_agreement_ranks_a_clustering_that_agrees_with_the_others_first():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 10, 2000)
+    renamed = (truth * 3 + 1) % 10  # the same grouping, values renamed: NMI 1
+    blurred = np.where(rng.random(2000) < 0.3, rng.integers(0, 10, 2000), truth)
+    random = rng.integers(0, 10, 2000)
+    result = agreement_ranking([blurred, truth, random, renamed], ["blurred", "truth", "random", "renamed"])
+    assert [entry["run"] for entry in result["ranking"]] == ["truth", "renamed", "blurred", "random"]
+    similarity = np.array(result["similarity"], dtype=float)
+    assert np.isnan(np.diag(similarity)).all() and np.allclose(similarity, similarity.T, equal_nan=True)
+    assert similarity[1, 3] == pytest.approx(1.0) and np.nanmax(similarity[2]) < 0.05
+    central = dict(zip(result["runs"], result["centrality"]))
+    assert central["truth"] == pytest.approx((1.0 + similarity[1, 0] + similarity[1, 2]) / 3)
+    assert result["selected"] == "truth"
+    with pytest.raises(infogan.InfoGANError, match="two or more runs"):
+        agreement_ranking([truth], ["truth"])
+    with pytest.raises(infogan.InfoGANError, match="more than once"):
+        agreement_ranking([truth, truth], ["a", "a"])
+
+
+def test_select_by_agreement_from_the_command_line(runs, tmp_path, capsys):
+    out = tmp_path / "agreement.json"
+    paths = [str(runs / name) for name in ("seed1", "seed0", "copy0")]
+    args = ["select", *paths, "--method", "agreement", "--images", "600", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "agreement of 3 runs on 600 mnist training images" in captured.err and "<- selected" in captured.out
+    result = json.loads(out.read_text())
+    assert result["code"] == "c1" and result["images"] == 600 and result["runs"] == paths
+    assert result["similarity"][1][2] == pytest.approx(1.0)  # a run and its copy assign alike
+    assert result["selected"] == paths[1]  # the pair agrees with each other more than with seed 1
+    again = tmp_path / "again.json"
+    assert main([*args[:-1], str(again)]) == 0  # the images drawn with --seed: the same figures
+    assert json.loads(again.read_text())["similarity"] == result["similarity"]
+
+
+def test_agreement_refuses_runs_without_the_code_or_of_other_data(runs, tmp_path, capsys):
+    config = config_from_dict({"latent": {"categorical": [], "continuous": 3}})
+    model = InfoGAN(config, *build_networks(config.model, config.latent), calibrate=False)
+    model.export(tmp_path / "continuous-only")
+    args = ["select", "--method", "agreement", "--images", "50", "--device", "cpu"]
+    assert main([*args, str(runs / "seed0"), str(tmp_path / "continuous-only")]) == 2
+    err = capsys.readouterr().err
+    assert "has no categorical code 'c1'" in err and "Traceback" not in err
+    assert main([*args, "--code", "c9", str(runs / "seed0"), str(runs / "seed1")]) == 2
+    assert "no categorical code 'c9'" in capsys.readouterr().err
+    fashion = config_from_dict({"data": {"dataset": "fashion-mnist"}})
+    InfoGAN(fashion, *build_networks(fashion.model, fashion.latent), calibrate=False).export(tmp_path / "fashion")
+    assert main([*args, str(runs / "seed0"), str(tmp_path / "fashion")]) == 2
+    assert "trained on fashion-mnist" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from .evaluation import cluster_metrics, evaluate, evaluate_disentanglement_of, 
 from .latent import Latent, LatentSpec
 from .memory import reuse_freed_memory
 from .quality import frechet_distance, load_feature_classifier, quality_score, train_feature_classifier
-from .selection import SelectionSizes, select_models
+from .selection import SelectionSizes, select_by_agreement, select_models
 from .trainer import Trainer
 
 __version__ = "0.1.0"
@@ -36,6 +36,7 @@ __all__ = [
     "resolve_config",
     "representation_of",
     "reuse_freed_memory",
+    "select_by_agreement",
     "select_models",
     "train_feature_classifier",
 ]

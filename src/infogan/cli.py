@@ -39,7 +39,14 @@ from .latent import code_rows_latents, traversal_latents
 from .memory import reuse_freed_memory
 from .rundir import RunDirectory, breaks_bit_identity, training_config
 from .runtime import NONFINITE_POLICIES, PRECISIONS
-from .selection import Candidate, SelectionSizes, check_candidates, select_models, selection_cost
+from .selection import (
+    Candidate,
+    SelectionSizes,
+    check_candidates,
+    select_by_agreement,
+    select_models,
+    selection_cost,
+)
 from .trainer import Trainer
 from .visualize import (
     Sweep,
@@ -499,9 +506,26 @@ def _evaluation_path(args) -> Path:
 def _add_select(commands) -> None:
     defaults = SelectionSizes()
     p = commands.add_parser(
-        "select", help="rank runs by ModelCentrality (InfoGAN-CR's label-free model selection); the top one wins"
+        "select",
+        help="rank runs without labels (ModelCentrality, or agreement of their clusterings); the top one wins",
     )
     p.add_argument("runs", nargs="+", type=Path, help="two or more run directories (or export folders, .safetensors)")
+    p.add_argument(
+        "--method",
+        choices=("centrality", "agreement"),
+        default="centrality",
+        help="centrality: ModelCentrality, FactorVAE of each run's Q on each other run's generated data (any codes); "
+        "agreement: NMI between the runs' assignments of the same real images to a categorical code's values "
+        "(for runs that cluster)",
+    )
+    p.add_argument("--code", help="agreement: the categorical code to compare (default: the first)")
+    p.add_argument(
+        "--images",
+        type=_positive_int,
+        default=10000,
+        help="agreement: training images (drawn with --seed, no labels read) every run assigns (default 10000)",
+    )
+    p.add_argument("--data-dir", type=Path, help="agreement: folder holding the data set files")
     p.add_argument(
         "--votes",
         type=_positive_int,
@@ -526,7 +550,9 @@ def _add_select(commands) -> None:
         default=defaults.grid,
         help=f"values a continuous code takes as a factor (default {defaults.grid})",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents every generator is fed")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the latents every generator is fed (agreement: of the images)"
+    )
     p.add_argument("--out", type=Path, help="JSON file to write the ranking and every pairwise score to")
     _common(p)
     p.set_defaults(handler=cmd_select)
@@ -542,18 +568,57 @@ def _at_least_two(text: str) -> int:
 def cmd_select(args) -> int:
     if len(args.runs) < 2:
         raise InfoGANError(f"infogan select compares two or more runs; got {len(args.runs)}")
-    sizes = SelectionSizes(args.votes, args.batch, args.variance_samples, args.grid, args.seed)
     names = [str(path) for path in args.runs]
-    models = _load_runs(args.runs, args.device)
-    cost = selection_cost(len(models), sizes)
-    _note(f"ModelCentrality of {len(models)} runs: {cost['generator']:,} generator and {cost['q']:,} Q forward passes")
-    result = select_models(models, names, sizes, progress=_note)
+    if args.method == "agreement":
+        result = _select_by_agreement(args, names)
+    else:
+        sizes = SelectionSizes(args.votes, args.batch, args.variance_samples, args.grid, args.seed)
+        models = _load_runs(args.runs, args.device)
+        cost = selection_cost(len(models), sizes)
+        _note(
+            f"ModelCentrality of {len(models)} runs: {cost['generator']:,} generator and {cost['q']:,} Q forward passes"
+        )
+        result = select_models(models, names, sizes, progress=_note)
     if args.out:
         _write_text(args.out, json.dumps(result, indent=2) + "\n")  # first: printing may meet a closed pipe
-    _print_selection(result)
+    (_print_agreement if args.method == "agreement" else _print_selection)(result)
     if args.out:
         print(f"wrote {args.out}")
     return 0
+
+
+def _select_by_agreement(args, names: list[str]) -> dict:
+    snapshots = [load_model(path) for path in args.runs]
+    data = snapshots[0].config.data
+    for path, snapshot in zip(args.runs, snapshots):
+        if (snapshot.config.data.dataset, snapshot.config.data.path) != (data.dataset, data.path):
+            raise InfoGANError(
+                f"{path} was trained on {snapshot.config.data.dataset} and {args.runs[0]} on {data.dataset}; "
+                "agreement compares runs of one data set"
+            )
+    images = load_training_images(data, snapshots[0].config.model, args.data_dir)
+    if not isinstance(images, torch.Tensor):
+        images = images.gather(torch.arange(len(images)))
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[: args.images]
+    images = images[rows.sort().values]
+    models = [InfoGAN.from_snapshot(snapshot, args.device) for snapshot in snapshots]
+    _note(f"agreement of {len(models)} runs on {len(images):,} {data.dataset} training images (no labels read)")
+    return select_by_agreement(models, images, names, args.code)
+
+
+def _print_agreement(result: dict) -> None:
+    print(
+        f"agreement: NMI between the runs' assignments of {result['images']:,} unlabelled images "
+        f"to the values of {result['code']}, in {result['seconds']:.1f} s"
+    )
+    print(f"{'rank':>4}  {'centrality':>10}  run")
+    for entry in result["ranking"]:
+        mark = "  <- selected" if entry["rank"] == 1 else ""
+        print(f"{entry['rank']:>4}  {entry['centrality']:>10.4f}  {entry['run']}{mark}")
+    print("pairwise NMI:")
+    for i, row in enumerate(result["similarity"]):
+        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>7}" for v in row)
+        print(f"  {i + 1:>3} {cells}")
 
 
 def _load_runs(paths: list[Path], device: str) -> list[InfoGAN]:
