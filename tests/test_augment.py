@@ -7,6 +7,7 @@ from conftest import tiny_config
 from infogan.augment import (
     DRAWS_PER_IMAGE,
     ELASTIC_DRAWS,
+    change_brightness,
     change_stroke_width,
     draw_transforms,
     elastic_offsets,
@@ -151,6 +152,41 @@ def test_elastic_draws_come_last_and_the_config_decides_the_columns():
     torch.testing.assert_close(transform(images, draws, loss), expected)
     with pytest.raises(ValueError, match="draw_transforms"):
         transform(images, draws[:, : DRAWS_PER_IMAGE + 1], loss)
+
+
+def test_brightness_keeps_black_white_and_order_and_moves_the_greys_both_ways():
+    ramp = torch.linspace(0, 1, 11).view(1, 1, 1, 11).repeat(3, 1, 1, 1)
+    out = change_brightness(ramp, torch.tensor([1 / 1.5, 1.0, 1.5]))
+    assert out[:, ..., 0].max() < 0.02 and torch.allclose(out[:, ..., -1], torch.ones(3, 1, 1))
+    torch.testing.assert_close(out[1, ..., 1:], ramp[1, ..., 1:])  # exponent 1: unchanged (above the floor)
+    assert (out[0, ..., 1:-1] > ramp[0, ..., 1:-1]).all() and (out[2, ..., 1:-1] < ramp[2, ..., 1:-1]).all()
+    assert (out.diff(dim=-1) >= 0).all()  # the order of intensities is kept
+    signed = change_brightness(ramp * 2 - 1, torch.tensor([1 / 1.5, 1.0, 1.5]), (-1.0, 1.0))  # a tanh range
+    torch.testing.assert_close(signed, out * 2 - 1)
+    images = torch.rand(3, 1, 28, 28, requires_grad=True)
+    change_brightness(images, torch.tensor([0.5, 1.0, 2.0])).sum().backward()
+    assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+
+
+def test_brightness_draws_come_after_the_stroke_and_before_the_elastic_ones():
+    keys = {"loss.lambda_augmented": 1.0, "loss.augment_stroke": 0.5, "loss.augment_elastic": 2.0}
+    loss = tiny_config(**keys, **{"loss.augment_gamma": 0.5}).loss
+    draws = draw_transforms(3, loss, torch.Generator().manual_seed(5), "cpu")
+    assert draws.shape == (3, DRAWS_PER_IMAGE + 2 + ELASTIC_DRAWS)
+    without = tiny_config(**keys).loss
+    assert draw_transforms(3, without, torch.Generator().manual_seed(5), "cpu").shape == (
+        3,
+        DRAWS_PER_IMAGE + 1 + ELASTIC_DRAWS,
+    )
+    images = torch.rand(3, 1, 28, 28)
+    stroked = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * 0.5)
+    brightened = change_brightness(stroked, 1.5 ** (draws[:, DRAWS_PER_IMAGE + 1] * 2 - 1))
+    ranges = (loss.augment_degrees, loss.augment_shift, loss.augment_scale, loss.augment_shear)
+    offsets = elastic_offsets(draws[:, -ELASTIC_DRAWS:], (28, 28), 2.0)
+    expected = random_affine(brightened, draws[:, :DRAWS_PER_IMAGE], *ranges, offsets)
+    torch.testing.assert_close(transform(images, draws, loss), expected)
+    with pytest.raises(ValueError, match="draw_transforms"):
+        transform(images, draws, without)
 
 
 def _context(info_update: str, lambda_augmented: float):

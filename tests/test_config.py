@@ -58,6 +58,7 @@ def test_the_augmented_term_is_off_by_default_with_the_measured_transforms():
         ({"loss": {"augment_shear": -0.1}}, "loss.augment_shear must be 0 or more"),
         ({"loss": {"augment_stroke": 1.5}}, "loss.augment_stroke must be between 0 and 1"),
         ({"loss": {"augment_elastic": -1}}, "loss.augment_elastic must be 0 or more"),
+        ({"loss": {"augment_gamma": -0.5}}, "loss.augment_gamma must be between 0 and 4"),
         ({"loss": {"augment_shift": -2}}, "loss.augment_shift must be 0 or more"),
         ({"loss": {"augment_shift": float("inf")}}, "loss.augment_shift must be 0 or more"),
         ({"loss": {"lambda_augmented": float("nan")}}, "loss.lambda_augmented must be 0 or more"),

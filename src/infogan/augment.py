@@ -1,11 +1,12 @@
-"""Random small transforms of image batches (affine, stroke width, elastic), for the augmented categorical info term.
+"""Random small transforms of image batches (affine, stroke, brightness, elastic) for the augmented categorical term.
 
 With `loss.lambda_augmented` above 0, Q must also read each categorical code from a randomly
 rotated, sheared, scaled and shifted (and, with `loss.augment_stroke`, thickened or thinned;
-with `loss.augment_elastic`, smoothly warped) copy of the generated image (`training`). A code
-that stands for the digit survives such a transform; a code that splits one digit (or a pair
-of digits) by slant, size, position or stroke width does not, so the term steers categorical
-codes towards what the transforms leave alone.
+with `loss.augment_gamma`, brightened or darkened; with `loss.augment_elastic`, smoothly
+warped) copy of the generated image (`training`). A code that stands for the digit survives
+such a transform; a code that splits one digit (or a pair of digits) by slant, size, position,
+stroke width or brightness does not, so the term steers categorical codes towards what the
+transforms leave alone.
 
 The transforms are a pure function of uniform draws made by the caller (`draw_transforms`),
 so a run stays reproducible from its seed and a step stays recordable in a CUDA graph.
@@ -27,8 +28,10 @@ ELASTIC_DRAWS = 2 * ELASTIC_POINTS**2
 
 def draws_per_image(loss: LossConfig) -> int:
     """Columns of `draw_transforms` for this config: the affine ones, then one for the stroke
-    width when `loss.augment_stroke` is above 0, then ELASTIC_DRAWS when `loss.augment_elastic` is."""
-    return DRAWS_PER_IMAGE + (loss.augment_stroke > 0) + ELASTIC_DRAWS * (loss.augment_elastic > 0)
+    width when `loss.augment_stroke` is above 0, one for the brightness when `loss.augment_gamma`
+    is, then ELASTIC_DRAWS when `loss.augment_elastic` is."""
+    optional = (loss.augment_stroke > 0) + (loss.augment_gamma > 0)
+    return DRAWS_PER_IMAGE + optional + ELASTIC_DRAWS * (loss.augment_elastic > 0)
 
 
 def draw_transforms(
@@ -43,14 +46,22 @@ def draw_transforms(
     return draws
 
 
-def transform(images: torch.Tensor, draws: torch.Tensor, loss: LossConfig) -> torch.Tensor:
-    """The term's transform of `images` with the ranges in `loss`: the stroke width first (when
-    on), then `random_affine` with the elastic warp (when on) added to its sampling grid."""
+def transform(
+    images: torch.Tensor, draws: torch.Tensor, loss: LossConfig, image_range: tuple[float, float] = (0.0, 1.0)
+) -> torch.Tensor:
+    """The term's transform of `images` (values in `image_range`) with the ranges in `loss`: the
+    stroke width first (when on), the brightness (when on), then `random_affine` with the elastic
+    warp (when on) added to its sampling grid."""
     expected = (images.shape[0], draws_per_image(loss))
     if draws.shape != expected:
         raise ValueError(f"draws has shape {tuple(draws.shape)}; expected {expected} (make them with draw_transforms)")
+    column = DRAWS_PER_IMAGE
     if loss.augment_stroke > 0:
-        images = change_stroke_width(images, (draws[:, DRAWS_PER_IMAGE] * 2 - 1) * loss.augment_stroke)
+        images = change_stroke_width(images, (draws[:, column] * 2 - 1) * loss.augment_stroke)
+        column += 1
+    if loss.augment_gamma > 0:
+        exponent = (1 + loss.augment_gamma) ** (draws[:, column] * 2 - 1)
+        images = change_brightness(images, exponent, image_range)
     offsets = None
     if loss.augment_elastic > 0:
         offsets = elastic_offsets(draws[:, -ELASTIC_DRAWS:], images.shape[-2:], loss.augment_elastic)
@@ -80,6 +91,18 @@ def change_stroke_width(images: torch.Tensor, amount: torch.Tensor) -> torch.Ten
     dilated = F.max_pool2d(images, 3, stride=1, padding=1)
     eroded = -F.max_pool2d(-images, 3, stride=1, padding=1)
     return images + amount.clamp(min=0) * (dilated - images) + (-amount).clamp(min=0) * (eroded - images)
+
+
+def change_brightness(
+    images: torch.Tensor, exponent: torch.Tensor, image_range: tuple[float, float] = (0.0, 1.0)
+) -> torch.Tensor:
+    """Raise each image's intensities, scaled to [0, 1] within `image_range`, to its `exponent`
+    (below 1 brightens, above 1 darkens): the background (the low end) and the brightest value
+    stay where they are and the order of intensities is kept. Intensities are kept from 1e-3
+    up, where the power's slope stays finite."""
+    low, high = image_range
+    unit = ((images - low) / (high - low)).clamp(1e-3, 1.0)
+    return low + (high - low) * unit ** exponent.to(images.dtype).view(-1, 1, 1, 1)
 
 
 def random_affine(

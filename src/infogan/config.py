@@ -55,6 +55,7 @@ class LossConfig:
     augment_shear: float = 0.3
     augment_stroke: float = 0.0  # 0: off; up to 1: how far strokes thicken or thin (1 = one pixel)
     augment_elastic: float = 0.0  # 0: off; else a smooth warp moving control points up to this many pixels
+    augment_gamma: float = 0.0  # 0: off; else intensities raised to a power between 1/(1+g) and 1+g
 
     def __post_init__(self) -> None:
         require_choice(self.adversarial, ADVERSARIAL_LOSSES, "loss.adversarial")
@@ -70,6 +71,7 @@ class LossConfig:
         require(0 <= self.augment_shear < math.inf, "loss.augment_shear", "must be 0 or more")
         require(0 <= self.augment_stroke <= 1, "loss.augment_stroke", "must be between 0 and 1")
         require(0 <= self.augment_elastic < math.inf, "loss.augment_elastic", "must be 0 or more (pixels)")
+        require(0 <= self.augment_gamma <= 4, "loss.augment_gamma", "must be between 0 and 4")
 
     def code_weights(self, n_categorical: int, n_continuous: int) -> tuple[list[float], list[float]]:
         """lambda of each categorical and each continuous code: `lambda_codes` (one per code,

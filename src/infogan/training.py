@@ -349,7 +349,7 @@ def _augmented_ce(
     if not _augmented_on(ctx.config.loss, ctx.spec):
         return None
     with ctx.autocast():
-        _, q = ctx.discriminator(transform(images, draws, ctx.config.loss), with_q=True)
+        _, q = ctx.discriminator(transform(images, draws, ctx.config.loss, ctx.config.model.image_range), with_q=True)
     return categorical_info_losses(_float(q).categorical_logits, latent.categorical)
 
 
