@@ -27,7 +27,7 @@ import torch
 
 import infogan
 from infogan.data import load_split
-from infogan.selection import select_by_agreement
+from infogan.selection import sample_rows, select_by_agreement
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402
@@ -76,9 +76,9 @@ def main() -> None:
     models = [infogan.load(run) for run in args.runs]
     dataset = models[0].config.data.dataset
     train_images, _ = load_split(dataset, "train", args.data_dir)
-    rows = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(args.seed))[: args.images]
+    rows = sample_rows(len(train_images), args.images, args.seed)  # the images infogan select reads
     names = [str(run) for run in args.runs]
-    selection = select_by_agreement(models, train_images[rows.sort().values], names)
+    selection = select_by_agreement(models, train_images[rows], names)
     similarity = np.array(selection["similarity"], dtype=float)
     test_images, test_labels = load_split(dataset, "test", args.data_dir)
     code = selection["code"]

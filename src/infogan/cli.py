@@ -43,6 +43,7 @@ from .selection import (
     Candidate,
     SelectionSizes,
     check_candidates,
+    sample_rows,
     select_by_agreement,
     select_models,
     selection_cost,
@@ -597,10 +598,8 @@ def _select_by_agreement(args, names: list[str]) -> dict:
                 "agreement compares runs of one data set"
             )
     images = load_training_images(data, snapshots[0].config.model, args.data_dir)
-    if not isinstance(images, torch.Tensor):
-        images = images.gather(torch.arange(len(images)))
-    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[: args.images]
-    images = images[rows.sort().values]
+    rows = sample_rows(len(images), args.images, args.seed)
+    images = images[rows] if isinstance(images, torch.Tensor) else images.gather(rows)  # dSprites: only these
     models = [InfoGAN.from_snapshot(snapshot, args.device) for snapshot in snapshots]
     _note(f"agreement of {len(models)} runs on {len(images):,} {data.dataset} training images (no labels read)")
     return select_by_agreement(models, images, names, args.code)
@@ -611,14 +610,7 @@ def _print_agreement(result: dict) -> None:
         f"agreement: NMI between the runs' assignments of {result['images']:,} unlabelled images "
         f"to the values of {result['code']}, in {result['seconds']:.1f} s"
     )
-    print(f"{'rank':>4}  {'centrality':>10}  run")
-    for entry in result["ranking"]:
-        mark = "  <- selected" if entry["rank"] == 1 else ""
-        print(f"{entry['rank']:>4}  {entry['centrality']:>10.4f}  {entry['run']}{mark}")
-    print("pairwise NMI:")
-    for i, row in enumerate(result["similarity"]):
-        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>7}" for v in row)
-        print(f"  {i + 1:>3} {cells}")
+    _print_ranking(result, "pairwise NMI:", result["similarity"])
 
 
 def _load_runs(paths: list[Path], device: str) -> list[InfoGAN]:
@@ -640,12 +632,17 @@ def _print_selection(result: dict) -> None:
         f"{sizes['variance_samples']:,}, continuous codes on {sizes['grid']} values"
     )
     print(f"{passes['generator']:,} generator and {passes['q']:,} Q forward passes in {result['seconds']:.1f} s")
+    _print_ranking(result, "pairwise scores (row: whose Q; column: whose generated data):", result["scores"])
+
+
+def _print_ranking(result: dict, title: str, matrix: list[list]) -> None:
+    """The ranking (the winner marked) and a pairwise matrix of a selection result."""
     print(f"{'rank':>4}  {'centrality':>10}  run")
     for entry in result["ranking"]:
         mark = "  <- selected" if entry["rank"] == 1 else ""
         print(f"{entry['rank']:>4}  {entry['centrality']:>10.4f}  {entry['run']}{mark}")
-    print("pairwise scores (row: whose Q; column: whose generated data):")
-    for i, row in enumerate(result["scores"]):
+    print(title)
+    for i, row in enumerate(matrix):
         cells = "".join(f"{'-' if v is None else f'{v:.3f}':>7}" for v in row)
         print(f"  {i + 1:>3} {cells}")
 

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import normalized_mutual_info_score
 
 from .api import InfoGAN
@@ -114,10 +115,7 @@ def check_candidates(candidates: Sequence[Candidate]) -> None:
     and candidates whose code layouts or observation shapes differ."""
     if len(candidates) < 2:
         raise InfoGANError(f"model selection needs two or more runs to compare; got {len(candidates)}")
-    names = [c.name for c in candidates]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise InfoGANError(f"{twice[0]} is given more than once; give each run once")
+    refuse_repeats([c.name for c in candidates])
     first = candidates[0]
     layout = _layout(first)
     if len(first.spec.code_names) < 2:
@@ -191,6 +189,27 @@ def select_models(
     return _report(candidates, scores, sizes, protocol, generated, encoded, time.perf_counter() - start)
 
 
+def refuse_repeats(names: Sequence[str]) -> None:
+    """Refuse (InfoGANError) a run named twice."""
+    twice = sorted({n for n in names if list(names).count(n) > 1})
+    if twice:
+        raise InfoGANError(f"{twice[0]} is given more than once; give each run once")
+
+
+def _ranking(names: list[str], central: np.ndarray) -> dict:
+    """selected and ranking (most central first, ties by position) of a centrality per run."""
+    order = sorted(range(len(names)), key=lambda i: (-central[i], i))
+    ranking = [{"rank": r + 1, "run": names[i], "centrality": float(central[i])} for r, i in enumerate(order)]
+    return {"selected": names[order[0]], "ranking": ranking}
+
+
+def sample_rows(total: int, count: int, seed: int) -> torch.Tensor:
+    """`count` distinct row indices out of `total` (all when fewer), drawn with `seed`, sorted: the
+    unlabelled images selection by agreement reads."""
+    rows = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count]
+    return rows.sort().values
+
+
 def centrality(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(similarity, centrality) of a pairwise score matrix whose diagonal is ignored:
     similarity (M + M^T) / 2, centrality the mean similarity to the other models."""
@@ -203,7 +222,6 @@ def centrality(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _report(candidates, scores, sizes, protocol, generated, encoded, seconds) -> dict:
     similarity, central = centrality(scores)
-    order = sorted(range(len(candidates)), key=lambda i: (-central[i], i))
     names = [c.name for c in candidates]
 
     def matrix(a):
@@ -211,8 +229,7 @@ def _report(candidates, scores, sizes, protocol, generated, encoded, seconds) ->
 
     return {
         "method": "ModelCentrality (Lin et al. 2020): FactorVAE of each run's Q on each other run's generated data",
-        "selected": names[order[0]],
-        "ranking": [{"rank": r + 1, "run": names[i], "centrality": float(central[i])} for r, i in enumerate(order)],
+        **_ranking(names, central),
         "runs": names,
         "scores": matrix(scores),
         "similarity": matrix(similarity),
@@ -258,20 +275,16 @@ def agreement_ranking(assignments: Sequence[np.ndarray], names: Sequence[str]) -
     """The ranking by agreement of runs' assignments of the same items (one int array per run)."""
     if len(assignments) < 2:
         raise InfoGANError(f"model selection needs two or more runs to compare; got {len(assignments)}")
-    twice = sorted({n for n in names if list(names).count(n) > 1})
-    if twice:
-        raise InfoGANError(f"{twice[0]} is given more than once; give each run once")
+    refuse_repeats(names)
     n = len(assignments)
     similarity = np.full((n, n), np.nan)
     for i in range(n):
         for j in range(i + 1, n):
             similarity[i, j] = similarity[j, i] = normalized_mutual_info_score(assignments[i], assignments[j])
     _, central = centrality(similarity)
-    order = sorted(range(n), key=lambda i: (-central[i], i))
     return {
         "method": "agreement: NMI between the runs' assignments of the same unlabelled images",
-        "selected": names[order[0]],
-        "ranking": [{"rank": r + 1, "run": names[i], "centrality": float(central[i])} for r, i in enumerate(order)],
+        **_ranking(list(names), central),
         "runs": list(names),
         "similarity": [[None if i == j else float(similarity[i, j]) for j in range(n)] for i in range(n)],
         "centrality": [float(c) for c in central],
