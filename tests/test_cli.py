@@ -237,6 +237,15 @@ def test_console_entry_point_reports_errors_cleanly(tmp_path):
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
 
 
+def test_the_command_line_starts_without_the_heavy_libraries():
+    # torchvision, SciPy and scikit-learn together added over two seconds to every command's start;
+    # they are imported by the functions that use them
+    code = "import sys, infogan.cli; print(sorted({m.split('.')[0] for m in sys.modules} & HEAVY))"
+    heavy = "HEAVY = {'torchvision', 'scipy', 'sklearn', 'matplotlib'}; "
+    result = subprocess.run([sys.executable, "-c", heavy + code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_curves_plot_the_metrics_log(run_dir, tmp_path):
     out = tmp_path / "curves.png"
     assert main(["curves", str(run_dir), "--out", str(out)]) == 0

@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, mutual_info_score, normalized_mutual_info_score
 
 from .api import InfoGAN
 from .disentanglement import (  # noqa: F401 (discretize re-exported)
@@ -38,6 +36,9 @@ def cluster_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict:
     The confusion matrix has clusters as rows and classes as columns; `mapping[k]` is the class
     matched to cluster k (-1 when there are more clusters than classes and k is left over).
     """
+    from scipy.optimize import linear_sum_assignment  # SciPy and scikit-learn are imported where used:
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # they slow every command's start
+
     predicted = np.asarray(predicted, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     clusters = int(max(predicted.max(initial=0), 0)) + 1
@@ -242,6 +243,8 @@ def code_factor_matching(
     factor's MIG gap), codes (per code: the factor it explains best, normalised, with the
     runner-up) and mig (the full MIG result of those draws).
     """
+    from sklearn.metrics import mutual_info_score
+
     p = resolve_protocol(protocol)
     codes, factors = sample_codes(represent, truth, p.mig_samples, np.random.default_rng(seed), p.chunk)
     gaps = mutual_information_gap(codes, factors, bins=p.bins)

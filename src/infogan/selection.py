@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import normalized_mutual_info_score
 
 from .api import InfoGAN
 from .disentanglement import INFOGAN_CR, Protocol, factor_vae_score, representation_of
@@ -273,6 +272,8 @@ def select_by_agreement(
 
 def agreement_ranking(assignments: Sequence[np.ndarray], names: Sequence[str]) -> dict:
     """The ranking by agreement of runs' assignments of the same items (one int array per run)."""
+    from sklearn.metrics import normalized_mutual_info_score  # here: scikit-learn would slow every command's start
+
     if len(assignments) < 2:
         raise InfoGANError(f"model selection needs two or more runs to compare; got {len(assignments)}")
     refuse_repeats(names)

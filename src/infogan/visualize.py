@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
 from .errors import InfoGANError
 from .fileio import atomic_write
@@ -24,6 +23,8 @@ def to_unit_range(images: torch.Tensor, image_range: tuple[float, float]) -> tor
 
 def grid(images: torch.Tensor, columns: int, padding: int = 2) -> torch.Tensor:
     """One (C, H, W) image in [0, 1] laying `images` (N, C, h, w) out in rows of `columns`."""
+    from torchvision.utils import make_grid  # imported here: torchvision adds a second to every command's start
+
     return make_grid(images, nrow=columns, padding=padding, pad_value=1.0)
 
 

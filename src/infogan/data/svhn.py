@@ -16,7 +16,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 import torch
 
 from ..errors import InfoGANError
@@ -128,6 +127,8 @@ def parse_mat(payload: bytes, split: str, source: str) -> tuple[np.ndarray, np.n
     if payload.startswith(b"MATLAB 7.3"):  # HDF5-based; scipy does not read these
         raise InfoGANError(f"{source} is a MATLAB 7.3 file; SVHN's files are version 5: download them again")
     check_mat_headers(payload, split, source)
+    import scipy.io  # here: SciPy would slow every command's start
+
     try:
         data = scipy.io.loadmat(io.BytesIO(payload), variable_names=["X", "y"])
     except (scipy.io.matlab.MatReadError, ValueError, OSError, TypeError) as exc:

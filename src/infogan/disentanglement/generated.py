@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import norm
 
 from ..latent import Latent, LatentSpec
 from .sources import GroundTruth, Representation, as_codes
@@ -35,7 +35,9 @@ def code_grid(prior: str, size: int) -> np.ndarray:
     if size < 2:
         raise ValueError(f"a continuous code's grid needs two or more values, got {size}")
     levels = (np.arange(size) + 0.5) / size
-    return levels * 2 - 1 if prior == "uniform" else norm.ppf(levels)
+    if prior == "uniform":
+        return levels * 2 - 1
+    return np.array([NormalDist().inv_cdf(float(level)) for level in levels])
 
 
 class _Rows:

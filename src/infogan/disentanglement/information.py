@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import mutual_info_score
 
 
 def discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
@@ -19,6 +18,8 @@ def discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
 
 def mutual_information_matrix(discrete: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """(n_factors, n_codes) mutual information in nats between discrete codes and factors."""
+    from sklearn.metrics import mutual_info_score  # here: scikit-learn would slow every command's start
+
     return np.array(
         [[mutual_info_score(factors[:, k], discrete[:, j]) for j in range(discrete.shape[1])]
          for k in range(factors.shape[1])]
@@ -42,6 +43,8 @@ def mutual_information_gap(codes: np.ndarray, factors: np.ndarray, categorical: 
         [codes[:, :categorical].astype(np.int64), discretize(codes[:, categorical:], bins)], axis=1
     )
     info = mutual_information_matrix(discrete, factors)
+    from sklearn.metrics import mutual_info_score
+
     gaps = []
     for k in range(factors.shape[1]):
         entropy = mutual_info_score(factors[:, k], factors[:, k])

@@ -10,6 +10,9 @@ Guards the references lack (their code divides by zero there): a code that is co
 normalising draws never wins a FactorVAE vote; a code or factor with no importance at all scores
 0 in DCI; a constant code has zero squared correlation in SAP; a code sharing no information with
 any factor has modularity 0.
+
+SciPy and scikit-learn are imported inside the functions that use them: at module level they
+would add about a second to the start of every `infogan` command.
 """
 
 from __future__ import annotations
@@ -19,14 +22,6 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.stats import entropy
-from sklearn.ensemble import GradientBoostingClassifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Lasso, LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.svm import LinearSVC
-from threadpoolctl import threadpool_limits
 
 from .information import discretize, mutual_information_gap, mutual_information_matrix
 from .protocols import Protocol, resolve_protocol
@@ -45,6 +40,9 @@ def _fitting() -> Iterator[None]:
     """Around scikit-learn fits: one BLAS thread (these problems are small; on a busy machine
     a multi-threaded BLAS made them many times slower, and results do not depend on it) and no
     convergence warnings (the references use scikit-learn's default iteration limits)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
@@ -77,6 +75,9 @@ def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 def _logistic(p: Protocol, rng: np.random.Generator):
     """A logistic regression (C = 1) as the protocol fits them: one-vs-rest with liblinear, or
     multinomial with lbfgs."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
     if p.logistic == "liblinear_ovr":
         return OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=_seed(rng)))
     return LogisticRegression(random_state=_seed(rng))
@@ -232,6 +233,8 @@ def dci_from_importance(importance: np.ndarray, weighted_completeness: bool = Tr
     factor's completeness is 1 minus the entropy (base n_codes) of its importance spread over
     the codes, averaged weighted by each factor's total importance or plainly.
     """
+    from scipy.stats import entropy
+
     r = np.abs(np.asarray(importance, dtype=np.float64))
     n_codes, n_factors = r.shape
     if n_codes < 2:
@@ -267,6 +270,9 @@ def dci_score(
     coefficients; informativeness is its R^2 (on the training draws, and held-out ones if any).
     Returns also the (n_codes, n_factors) importance matrix.
     """
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import Lasso
+
     p = resolve_protocol(protocol)
     x_train, y_train, x_test, y_test = _split(represent, truth, rng, p.dci_train, p.dci_test, p.chunk)
     n_codes, k = x_train.shape[1], truth.n_factors
@@ -322,6 +328,8 @@ def sap_score(
     sap_continuous, the squared correlation of code and factor value. SAP averages over factors
     the gap between the best two codes. Returns also the (n_codes, n_factors) score matrix.
     """
+    from sklearn.svm import LinearSVC
+
     p = resolve_protocol(protocol)
     x_train, y_train, x_test, y_test = _split(represent, truth, rng, p.sap_train, p.sap_test, p.chunk)
     n_codes, k = x_train.shape[1], truth.n_factors
@@ -371,6 +379,8 @@ def modularity_from_information(information: np.ndarray) -> tuple[float, list[fl
 def _one_vs_rest_auc(model, codes: np.ndarray, labels: np.ndarray) -> float:
     """Mean over the model's classes of the ROC AUC of its probability for that class (classes
     that are absent from, or all of, `labels` are skipped)."""
+    from sklearn.metrics import roc_auc_score
+
     proba = model.predict_proba(codes)
     aucs = []
     for c, label in enumerate(model.classes_):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import linalg
 
 from ..errors import InfoGANError
 
@@ -66,6 +65,8 @@ def _sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
 
 
 def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+    from scipy import linalg  # here: SciPy would slow every command's start
+
     with warnings.catch_warnings():  # singular products warn; the result is checked by the caller
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         return linalg.sqrtm(matrix)
