@@ -68,7 +68,10 @@ def test_evaluate_prints_and_saves_metrics(run_dir, data_dir, capsys):
         )
         == 0
     )
-    assert "c1: accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "c1: accuracy" in printed
+    assert "of H(c1) = 2.3026" in printed  # a categorical code's entropy is its information's ceiling
+    assert "differential entropy h(c2) = 0.6931, not a ceiling" in printed and "H(c2)" not in printed
     result = json.loads((run_dir / "evaluation.json").read_text())
     c1 = result["clustering"]["c1"]
     assert result["split"] == "test" and result["images"] == 10000

@@ -448,10 +448,14 @@ def _print_evaluation(result: dict, factors) -> None:
             f"{name}: accuracy {metrics['accuracy']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}{against}"
         )
     for name, info in result["information"].items():
-        print(
-            f"{name}: information bound {info['mi_lower_bound']:.4f} nats of H({name}) = {info['entropy']:.4f}"
-            + ("" if "cross_entropy" in info else f"  (training loss {info['loss']:.4f}, {info['convention']})")
-        )
+        bound = f"{name}: information bound {info['mi_lower_bound']:.4f} nats"
+        if "cross_entropy" in info:  # categorical: H(c) is the ceiling
+            print(f"{bound} of H({name}) = {info['entropy']:.4f}")
+        else:  # continuous: H(c) is a differential entropy, no ceiling on the information
+            print(
+                f"{bound} (differential entropy h({name}) = {info['entropy']:.4f}, not a ceiling;"
+                f" training loss {info['loss']:.4f}, {info['convention']})"
+            )
     mig = result.get("disentanglement")
     if factors is not None and not mig:
         print("MIG needs two or more codes; skipped")
