@@ -35,6 +35,8 @@ def mutual_information_gap(codes: np.ndarray, factors: np.ndarray, categorical: 
     integer factor indices; factors with a single value carry no information and are skipped.
     Returns the score, each factor's normalised gap and the (n_factors, n_codes) MI matrix in nats.
     """
+    from sklearn.metrics import mutual_info_score
+
     codes = np.asarray(codes)
     factors = np.asarray(factors, dtype=np.int64)
     if codes.shape[1] < 2:
@@ -43,8 +45,6 @@ def mutual_information_gap(codes: np.ndarray, factors: np.ndarray, categorical: 
         [codes[:, :categorical].astype(np.int64), discretize(codes[:, categorical:], bins)], axis=1
     )
     info = mutual_information_matrix(discrete, factors)
-    from sklearn.metrics import mutual_info_score
-
     gaps = []
     for k in range(factors.shape[1]):
         entropy = mutual_info_score(factors[:, k], factors[:, k])
