@@ -294,9 +294,9 @@ def process_group(world: World):
     try:
         yield world
     finally:
-        # Work objects of object collectives can sit in reference cycles; left for the
-        # interpreter's teardown, gloo's threads end there and abort the process (SIGABRT,
-        # "terminate called without an active exception", about 1 run in 10 on 2 ranks here).
+        # Without this, objects the collectives left in reference cycles are freed during the
+        # interpreter's teardown, where gloo aborts the process ("terminate called without an
+        # active exception"): benchmarks/torchrun_teardown.py, results in distributed-mnist/.
         gc.collect()
         dist.destroy_process_group()
 
