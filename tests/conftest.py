@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_temp_folders_removed(request, tmp_path_factory):
+    """Delete the temp folders a module made once its tests pass: a run of the paper's networks
+    writes 160 MB checkpoints, and pytest would otherwise keep every module's runs to the end.
+    Folders named session-* are shared by several modules and stay. (Each test's own tmp_path
+    goes by the retention policy in pyproject.toml.)"""
+    base = tmp_path_factory.getbasetemp()
+    before = set(base.iterdir())
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed == failed_before:
+        for path in set(base.iterdir()) - before:
+            if not path.name.startswith("session-"):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
