@@ -66,7 +66,7 @@ _CACHE: dict[str, TinyRuns] = {}
 def tiny_runs(tmp_path_factory, data_dir: Path, mnist_test) -> TinyRuns:
     """The session's tiny run, trained (and evaluated on 500 test images) the first time."""
     if "runs" not in _CACHE:
-        run = tmp_path_factory.mktemp("session-explore")  # kept across modules (conftest) / "run"
+        run = tmp_path_factory.mktemp("session-explore") / "run"  # session-*: kept across modules (conftest)
         with torch_threads(1):
             assert main(["train", "--out", str(run), "--data-dir", str(data_dir), *TRAIN]) == 0
             model = infogan.load(run)
