@@ -7,8 +7,11 @@ unlabelled training images to the values of its categorical code (`--images`, dr
 with the highest mean NMI to the other K - 1 (exactly what `infogan select` would pick among
 those K) and checks the pick against the runs' accuracy on the labelled test split (Hungarian
 matching), which selection never sees: is it in the top half of the K (rank <= K / 2, ties
-counted in the pick's favour), is it the best? `--trials` trials are drawn at random from the
-pool's K-subsets (every subset when there are no more than that); every subset is also scored.
+counted in the pick's favour), is it the best, how far is it below the trial's best (regret),
+does it fall below `--floor`? Beside them: how many picks a random choice would put in the top
+half (the chance baseline) and how many trials hold a run below the floor. `--trials` trials
+are drawn at random from the pool's K-subsets (every subset when there are no more than that);
+every subset is also scored.
 
     python benchmarks/selection_trials.py /work/runs/fashion-aug1-s{0,1,2,3,4} --k 4 --trials 5 \
         --out benchmarks/results/fashion-mnist/selection-aug1.json
@@ -33,11 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402
 
 
-def trial(subset: tuple[int, ...], similarity: np.ndarray, accuracy: np.ndarray) -> dict:
+def rank(run: int, subset: tuple[int, ...], accuracy: np.ndarray) -> int:
+    """1 + the number of the subset's runs strictly more accurate than `run` (ties in its favour)."""
+    return 1 + int(sum(accuracy[j] > accuracy[run] for j in subset))
+
+
+def trial(subset: tuple[int, ...], similarity: np.ndarray, accuracy: np.ndarray, floor: float) -> dict:
     inner = similarity[np.ix_(subset, subset)]
     central = [np.nanmean(np.delete(inner[i], i)) for i in range(len(subset))]
     pick = subset[int(np.argmax(central))]
-    better = int(sum(accuracy[j] > accuracy[pick] for j in subset))  # runs strictly more accurate
+    better = rank(pick, subset, accuracy) - 1
+    accuracies = accuracy[list(subset)]
     return {
         "runs": list(subset),
         "picked": pick,
@@ -45,7 +54,12 @@ def trial(subset: tuple[int, ...], similarity: np.ndarray, accuracy: np.ndarray)
         "rank": better + 1,
         "top_half": better + 1 <= len(subset) / 2,
         "best": better == 0,
-        "mean_accuracy": float(np.mean(accuracy[list(subset)])),
+        "mean_accuracy": float(np.mean(accuracies)),
+        "regret": float(accuracies.max() - accuracy[pick]),
+        "below_floor": bool(accuracy[pick] < floor),
+        "has_run_below_floor": bool(accuracies.min() < floor),
+        # the chance that a run picked at random from the subset is in its top half
+        "chance_top_half": float(np.mean([rank(j, subset, accuracy) <= len(subset) / 2 for j in subset])),
     }
 
 
@@ -56,6 +70,10 @@ def tally(trials: list[dict]) -> dict:
         "best": sum(t["best"] for t in trials),
         "mean_picked_accuracy": round(float(np.mean([t["picked_accuracy"] for t in trials])), 4),
         "mean_accuracy_of_the_trials_runs": round(float(np.mean([t["mean_accuracy"] for t in trials])), 4),
+        "mean_regret": round(float(np.mean([t["regret"] for t in trials])), 4),
+        "top_half_by_chance": round(float(sum(t["chance_top_half"] for t in trials)), 2),
+        "with_a_run_below_floor": sum(t["has_run_below_floor"] for t in trials),
+        "picked_below_floor": sum(t["below_floor"] for t in trials),
     }
 
 
@@ -68,6 +86,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="draws the images and the trials")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--floor", type=float, default=0.63, help="test accuracy a pick should not fall below")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if not 2 <= args.k <= len(args.runs):
@@ -92,8 +111,8 @@ def main() -> None:
         if len(subsets) <= args.trials
         else [subsets[i] for i in rng.choice(len(subsets), args.trials, replace=False)]
     )
-    trials = [trial(s, similarity, accuracy) for s in drawn]
-    every = [trial(s, similarity, accuracy) for s in subsets]
+    trials = [trial(s, similarity, accuracy, args.floor) for s in drawn]
+    every = [trial(s, similarity, accuracy, args.floor) for s in subsets]
     for t in trials:
         chosen = ", ".join(Path(names[i]).name for i in t["runs"])
         pick = Path(names[t["picked"]]).name
@@ -104,6 +123,7 @@ def main() -> None:
         "dataset": dataset,
         "code": code,
         "k": args.k,
+        "floor": args.floor,
         "images": len(rows),
         "runs": names,
         "test_accuracy": [round(float(a), 4) for a in accuracy],

@@ -4,6 +4,7 @@ import multiprocessing
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -57,3 +58,23 @@ def test_mnist_benchmark_records_a_curve_and_the_final_confusion_matrix(data_dir
     best = sum(max(row) for row in confusion) / 10000
     assert result["final"]["c1"]["accuracy"] <= best + 1e-9  # one digit per value cannot beat each row's best
     assert set(result["time_to"]) == {"0.90", "0.95"}
+
+
+def test_a_selection_trial_scores_the_most_central_run_against_the_subsets_accuracies():
+    import selection_trials
+
+    similarity = np.array(
+        [[np.nan, 0.9, 0.8, 0.5], [0.9, np.nan, 0.7, 0.5], [0.8, 0.7, np.nan, 0.5], [0.5, 0.5, 0.5, np.nan]]
+    )
+    accuracy = np.array([0.70, 0.72, 0.71, 0.55])
+    t = selection_trials.trial((0, 1, 2, 3), similarity, accuracy, floor=0.63)
+    assert t["picked"] == 0  # mean agreement 0.733, against 0.700, 0.667 and 0.5
+    assert t["rank"] == 3 and not t["top_half"] and not t["best"]
+    assert t["regret"] == pytest.approx(0.02)
+    assert t["has_run_below_floor"] and not t["below_floor"]
+    assert t["chance_top_half"] == 0.5  # runs 1 and 2 are the top half of four
+    tied = selection_trials.trial((0, 1), similarity, np.array([0.7, 0.7, 0.0, 0.0]), floor=0.63)
+    assert tied["rank"] == 1 and tied["top_half"] and tied["chance_top_half"] == 1.0
+    summary = selection_trials.tally([t, tied])
+    assert summary["top_half"] == 1 and summary["picked_below_floor"] == 0
+    assert summary["with_a_run_below_floor"] == 1 and summary["top_half_by_chance"] == 1.5
