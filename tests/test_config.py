@@ -40,7 +40,7 @@ def test_fashion_mnist_cluster_is_the_fashion_preset_plus_the_augmented_term_and
     cluster = resolve_config("fashion-mnist-cluster")
     loss = cluster.loss
     assert (loss.lambda_augmented, loss.augment_gamma, loss.augment_elastic, loss.augment_stroke) == (
-        2.0,
+        4.0,
         0.5,
         1.5,
         0.0,
