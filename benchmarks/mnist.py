@@ -27,6 +27,7 @@ import torch
 import infogan
 from infogan.config import resolve_config
 from infogan.data import load_split
+from infogan.runtime import cpu_has_fast_bf16
 
 THRESHOLDS = (0.90, 0.95)
 
@@ -40,6 +41,8 @@ def machine_info(device: str, threads: int) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": device,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_bf16": cpu_has_fast_bf16(),
     }
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))

@@ -172,6 +172,32 @@ def test_bf16_training_raises_the_information_bound(train_slice):
     assert last["mi_c1"] > 1.0
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_bf16_on_a_cpu_without_bfloat16_kernels_is_warned_about(train_slice, monkeypatch, capsys, fast):
+    import infogan.runtime
+
+    monkeypatch.setattr(infogan.runtime, "cpu_has_fast_bf16", lambda: fast)
+    Trainer(tiny_config(**{"runtime.precision": "bf16"}), train_slice)
+    Trainer(tiny_config(), train_slice)  # float32 is never warned about
+    err = capsys.readouterr().err
+    assert err.count("--precision bf16 on a CPU without bfloat16") == (0 if fast else 1)
+    if not fast:
+        assert "use --precision fp32" in err
+
+
+def test_slow_precision_warning_reads_the_cpu_and_spares_gpus(monkeypatch):
+    import infogan.runtime
+    from infogan.runtime import slow_precision_warning
+
+    fast = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert infogan.runtime.cpu_has_fast_bf16() is fast
+    assert (slow_precision_warning("bf16", torch.device("cpu")) is None) is fast
+    monkeypatch.setattr(infogan.runtime, "cpu_has_fast_bf16", lambda: False)
+    assert slow_precision_warning("bf16", torch.device("cuda")) is None
+    assert slow_precision_warning("fp32", torch.device("cpu")) is None
+    assert torch.backends.cpu.get_cpu_capability() in slow_precision_warning("bf16", torch.device("cpu"))
+
+
 def test_unknown_precision_is_refused(train_slice):
     from infogan.errors import InfoGANError
 

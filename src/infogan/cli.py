@@ -164,7 +164,7 @@ def _add_train(commands) -> None:
         "--precision",
         choices=PRECISIONS,
         help="fp32 (the default) or bf16: forward passes under bfloat16 autocast (faster where the hardware has "
-        "bfloat16 units; weights, optimiser and losses stay float32)",
+        "bfloat16 units, much slower on a CPU without AVX-512 or AMX; weights, optimiser and losses stay float32)",
     )
     p.add_argument(
         "--compile",

@@ -80,6 +80,27 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has oneDNN's bfloat16 kernels (AVX-512 or AMX). Without them (an AVX2-only
+    CPU, as most laptops have) bf16 autocast falls back to slow generic code: MNIST training ran 20
+    times slower than in float32 on such a CPU (benchmarks/results/throughput-cpu)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no fast path either
+        return False
+
+
+def slow_precision_warning(precision: str, device: torch.device) -> str | None:
+    """The warning for bf16 autocast on a CPU without bfloat16 kernels, or None."""
+    if precision != "bf16" or device.type != "cpu" or cpu_has_fast_bf16():
+        return None
+    return (
+        "warning: --precision bf16 on a CPU without bfloat16 instructions (no AVX-512 or AMX; PyTorch sees "
+        f"{torch.backends.cpu.get_cpu_capability()}): it runs many times slower than float32 here "
+        "(20 times in this project's measurement); use --precision fp32 (runtime.precision: fp32)"
+    )
+
+
 def use_cuda_graphs(mode: str, compile: bool, device: torch.device) -> bool:
     """Whether steps are replayed from CUDA graphs: "auto" on a CUDA GPU unless compiling."""
     if mode == "auto":

@@ -21,7 +21,7 @@ from .graphed import GraphedStep
 from .latent import Latent
 from .progress import ProgressImages, StatsWindow
 from .rundir import RunDirectory, check_resumable
-from .runtime import resolve_device, use_cuda_graphs
+from .runtime import resolve_device, slow_precision_warning, use_cuda_graphs
 from .state import NonFiniteError, TrainState, diverged_message
 from .training import StepContext, stat_names, train_step
 
@@ -65,6 +65,9 @@ class Trainer:
         self.share = world.share(config.optim.batch_size)
         self.device = world.device(resolve_device(runtime.device))
         self.cuda_graphs = use_cuda_graphs(runtime.cuda_graphs, runtime.compile, self.device)
+        warning = slow_precision_warning(runtime.precision, self.device)
+        if warning:
+            announce(world, warning)
         if self.cuda_graphs and world.size > 1:
             announce(world, f"note: CUDA graphs are off on {world.describe()} (not verified with the all-reduce)")
             self.cuda_graphs = False
