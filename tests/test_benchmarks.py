@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import throughput  # noqa: E402
@@ -78,3 +79,44 @@ def test_a_selection_trial_scores_the_most_central_run_against_the_subsets_accur
     summary = selection_trials.tally([t, tied])
     assert summary["top_half"] == 1 and summary["picked_below_floor"] == 0
     assert summary["with_a_run_below_floor"] == 1 and summary["top_half_by_chance"] == 1.5
+
+
+def test_label_free_scores_of_a_run_are_bounded_and_reproducible(mnist_train):
+    import selection_scores
+
+    from infogan.api import InfoGAN
+    from infogan.augment import draw_transforms
+    from infogan.config import config_from_dict
+    from infogan.models import build_networks
+
+    config = config_from_dict({"loss": {"lambda_augmented": 1.0, "augment_elastic": 1.5, "augment_gamma": 0.5}})
+    torch.manual_seed(0)
+    model = InfoGAN(config, *build_networks(config.model, config.latent), calibrate=False)
+    images = mnist_train[0][:300]
+    draws = [draw_transforms(300, config.loss, torch.Generator().manual_seed(s), "cpu") for s in (1, 2)]
+    latent = model.sample_latent(200, generator=torch.Generator().manual_seed(3))
+    first = selection_scores.run_scores(model, images, 0, draws, latent)
+    again = selection_scores.run_scores(model, images, 0, draws, latent)
+    assert first.keys() == again.keys() == {"assignment", *selection_scores.PER_RUN}
+    assert np.array_equal(first["assignment"], again["assignment"]) and first["assignment"].shape == (300,)
+    for key in selection_scores.PER_RUN:
+        assert first[key] == again[key]
+        assert 0 <= first[key] <= (np.log(10) + 1e-6 if key == "real_information" else 1)
+    # no transform at all: every assignment survives and Q reads its own generated codes as it reads them plain
+    plain = config_from_dict({"loss": {"lambda_augmented": 1.0, "augment_degrees": 0, "augment_shift": 0,
+                                       "augment_scale": 0, "augment_shear": 0}})  # fmt: skip
+    model.config = plain
+    still = selection_scores.run_scores(model, images, 0, [torch.full((300, 6), 0.5)], latent)
+    assert still["stability"] == 1.0
+
+
+def test_each_score_picks_its_highest_run_in_every_subset():
+    import selection_scores
+
+    accuracy = np.array([0.50, 0.70, 0.60, 0.80])
+    subsets = [(0, 1, 2, 3), (1, 2)]
+    scores = np.array([3.0, 2.0, 1.0, 0.0])
+    tally = selection_scores.subset_tally(lambda s: scores[list(s)], accuracy, subsets, floor=0.63)
+    # (0, 1, 2, 3): picks run 0, the worst (regret 0.3, below the floor); (1, 2): picks run 1, the best
+    assert tally == {"subsets": 2, "top_half": 1, "top_half_by_chance": 1.0, "mean_regret": 0.15,
+                     "picked_below_floor": 1}  # fmt: skip
