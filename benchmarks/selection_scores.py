@@ -44,7 +44,7 @@ from infogan.selection import agreement_ranking, sample_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402
-from selection_trials import rank  # noqa: E402
+from selection_trials import accuracies_on, centrality_within, judge, tally  # noqa: E402
 
 PER_RUN = ("stability", "real_information", "balance", "augmented_bound")
 
@@ -56,9 +56,11 @@ def softmax_of(model, images: torch.Tensor, code_index: int) -> torch.Tensor:
 def transformed(model, images: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
     """`images` (uint8 or floats in [0, 1]) through the run's training transform, back in [0, 1]."""
     low, high = model.config.model.image_range
-    x = model._prepare(images)
-    y = transform(x, draws, model.config.loss, (low, high))
-    return (y - low) / (high - low)
+    if images.dtype == torch.uint8:  # the data set's bytes
+        images = images.float() / 255.0
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    return (transform(images * (high - low) + low, draws, model.config.loss, (low, high)) - low) / (high - low)
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
@@ -84,24 +86,9 @@ def run_scores(model, images: torch.Tensor, code_index: int, draws: list[torch.T
     }
 
 
-def subset_tally(scores_of_subset, accuracy: np.ndarray, subsets, floor: float) -> dict:
-    top = regret = below = chance = 0.0
-    for subset in subsets:
-        scores = scores_of_subset(subset)
-        pick = subset[int(np.argmax(scores))]
-        k = len(subset)
-        top += rank(pick, subset, accuracy) <= k / 2
-        regret += accuracy[list(subset)].max() - accuracy[pick]
-        below += accuracy[pick] < floor
-        chance += np.mean([rank(j, subset, accuracy) <= k / 2 for j in subset])
-    n = len(subsets)
-    return {
-        "subsets": n,
-        "top_half": int(top),
-        "top_half_by_chance": round(float(chance), 2),
-        "mean_regret": round(float(regret / n), 4),
-        "picked_below_floor": int(below),
-    }
+def every_subset(pick_in, accuracy: np.ndarray, subsets, floor: float) -> dict:
+    """`selection_trials.tally` of the run `pick_in(subset)` (an index into the subset) picks in each subset."""
+    return tally([judge(s, s[pick_in(s)], accuracy, floor) for s in subsets])
 
 
 def main() -> None:
@@ -130,38 +117,34 @@ def main() -> None:
     draws = [draw_transforms(len(images), loss, generator, "cpu") for _ in range(args.draws)]
     latent = models[0].sample_latent(args.generated, generator=torch.Generator().manual_seed(args.seed))
     test_images, test_labels = load_split(dataset, "test", args.data_dir)
-    per_run, accuracy = [], []
-    for name, model in zip(names, models):
-        scores = run_scores(model, images, code_index, draws, latent)
-        acc = infogan.cluster_metrics(model.encode(test_images)[code].numpy(), test_labels.numpy())["accuracy"]
-        accuracy.append(acc)
-        per_run.append(scores)
+    per_run = [run_scores(model, images, code_index, draws, latent) for model in models]
+    accuracy = accuracies_on(models, code, test_images, test_labels)
+    for name, acc, scores in zip(names, accuracy, per_run):
         print(f"{Path(name).name}: accuracy {acc:.4f} " + " ".join(f"{k} {scores[k]:.4f}" for k in PER_RUN))
-    accuracy = np.array(accuracy)
     similarity = np.array(agreement_ranking([s["assignment"] for s in per_run], names)["similarity"], dtype=float)
     subsets = list(itertools.combinations(range(len(models)), args.k))
-
-    def centrality_in(subset):
-        inner = similarity[np.ix_(subset, subset)]
-        return [np.nanmean(np.delete(inner[i], i)) for i in range(len(subset))]
-
-    pool_centrality = np.array(centrality_in(tuple(range(len(models)))))
-    table = {"centrality": pool_centrality} | {k: np.array([s[k] for s in per_run]) for k in PER_RUN}
+    table = {"centrality": np.array(centrality_within(tuple(range(len(models))), similarity))}
+    table |= {k: np.array([s[k] for s in per_run]) for k in PER_RUN}
     report = {}
     for key, values in table.items():
-        pick = centrality_in if key == "centrality" else (lambda subset, v=values: v[list(subset)])
+
+        def pick_in(subset, key=key, values=values):  # centrality within each subset, as infogan select ranks
+            scores = centrality_within(subset, similarity) if key == "centrality" else values[list(subset)]
+            return int(np.argmax(scores))
+
         report[key] = {
             "values": [round(float(v), 4) for v in values],
             "spearman_with_accuracy": round(float(spearmanr(values, accuracy).statistic), 3),
-            "every_subset": subset_tally(pick, accuracy, subsets, args.floor),
+            "every_subset": every_subset(pick_in, accuracy, subsets, args.floor),
         }
-        print(key, json.dumps({k: v for k, v in report[key].items() if k != "values"}))
+        print(key, json.dumps(report[key]["every_subset"]))
     record = {
         "command": "python " + " ".join(sys.argv),
         "machine": machine_info("cpu", args.threads),
         "dataset": dataset,
         "code": code,
         "k": args.k,
+        "floor": args.floor,
         "images": len(images),
         "generated": args.generated,
         "runs": names,

@@ -41,10 +41,19 @@ def rank(run: int, subset: tuple[int, ...], accuracy: np.ndarray) -> int:
     return 1 + int(sum(accuracy[j] > accuracy[run] for j in subset))
 
 
-def trial(subset: tuple[int, ...], similarity: np.ndarray, accuracy: np.ndarray, floor: float) -> dict:
+def centrality_within(subset: tuple[int, ...], similarity: np.ndarray) -> list[float]:
+    """Each run's mean similarity to the subset's other runs: what `infogan select` ranks by."""
     inner = similarity[np.ix_(subset, subset)]
-    central = [np.nanmean(np.delete(inner[i], i)) for i in range(len(subset))]
-    pick = subset[int(np.argmax(central))]
+    return [float(np.nanmean(np.delete(inner[i], i))) for i in range(len(subset))]
+
+
+def trial(subset: tuple[int, ...], similarity: np.ndarray, accuracy: np.ndarray, floor: float) -> dict:
+    """The subset's most central run, judged against the accuracies."""
+    return judge(subset, subset[int(np.argmax(centrality_within(subset, similarity)))], accuracy, floor)
+
+
+def judge(subset: tuple[int, ...], pick: int, accuracy: np.ndarray, floor: float) -> dict:
+    """How the run `pick` of `subset` compares by test accuracy with the subset's other runs."""
     better = rank(pick, subset, accuracy) - 1
     accuracies = accuracy[list(subset)]
     return {
@@ -61,6 +70,12 @@ def trial(subset: tuple[int, ...], similarity: np.ndarray, accuracy: np.ndarray,
         # the chance that a run picked at random from the subset is in its top half
         "chance_top_half": float(np.mean([rank(j, subset, accuracy) <= len(subset) / 2 for j in subset])),
     }
+
+
+def accuracies_on(models, code: str, images, labels) -> np.ndarray:
+    """Each model's clustering accuracy of `code` on the labelled images (Hungarian matching)."""
+    truth = labels.numpy()
+    return np.array([infogan.cluster_metrics(m.encode(images)[code].numpy(), truth)["accuracy"] for m in models])
 
 
 def tally(trials: list[dict]) -> dict:
@@ -101,9 +116,7 @@ def main() -> None:
     similarity = np.array(selection["similarity"], dtype=float)
     test_images, test_labels = load_split(dataset, "test", args.data_dir)
     code = selection["code"]
-    accuracy = np.array(
-        [infogan.cluster_metrics(m.encode(test_images)[code].numpy(), test_labels.numpy())["accuracy"] for m in models]
-    )
+    accuracy = accuracies_on(models, code, test_images, test_labels)
     subsets = list(itertools.combinations(range(len(models)), args.k))
     rng = np.random.default_rng(args.seed)
     drawn = (
