@@ -104,8 +104,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if not 2 <= args.k <= len(args.runs):
+        parser.error(f"--k must be between 2 and the number of runs ({len(args.runs)})")
     torch.set_num_threads(args.threads)
     models = [infogan.load(run) for run in args.runs]
+    if not all(m.spec.categorical_names for m in models):
+        parser.error("every run needs a categorical code: these scores judge the clustering of its first one")
     names = [str(run) for run in args.runs]
     dataset = models[0].config.data.dataset
     code = models[0].spec.categorical_names[0]

@@ -82,8 +82,8 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU has oneDNN's bfloat16 kernels (AVX-512 or AMX). Without them (an AVX2-only
-    CPU, as most laptops have) bf16 autocast falls back to slow generic code: MNIST training ran 20
-    times slower than in float32 on such a CPU (benchmarks/results/throughput-cpu)."""
+    CPU) bf16 autocast falls back to slow generic code: MNIST training ran 20 times slower than in
+    float32 on such a CPU (benchmarks/results/throughput-cpu)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN: no fast path either
