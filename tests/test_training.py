@@ -255,6 +255,11 @@ def test_models_for_use_take_batch_norm_statistics_from_generated_batches(train_
     assert gap(eval_q.categorical_logits[0], train_q.categorical_logits[0]) < 0.05
     assert gap(eval_logits, train_logits) < 0.05
     assert gap(garbage_q.categorical_logits[0], train_q.categorical_logits[0]) > 0.2
-    again = infogan.InfoGAN(config, copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator))
+    untouched = copy.deepcopy(trainer.discriminator)
+    again = infogan.InfoGAN(config, copy.deepcopy(trainer.generator), untouched)
+    again.generate(4)
+    assert untouched.trunk[3].running_mean.eq(5.0).all()  # generating alone leaves D as it is
+    again.encode(images[:2])
+    assert not untouched.trunk[3].running_mean.eq(5.0).all()  # the first use of D calibrates it
     for a, b in zip(model.discriminator.state_dict().values(), again.discriminator.state_dict().values()):
-        assert torch.equal(a, b)  # deterministic
+        assert torch.equal(a, b)  # deterministic, and the same whether calibrated at once or later

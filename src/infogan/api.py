@@ -23,8 +23,9 @@ class InfoGAN:
     """Generator and discriminator-with-Q of a trained model, in eval mode.
 
     Images going in and out are floats in [0, 1] of shape (N, C, H, W); uint8 images in
-    [0, 255] are accepted as input too. On construction the discriminator's batch-norm
-    statistics are recomputed from generated batches (`calibrate_batch_norm`).
+    [0, 255] are accepted as input too. The discriminator's batch-norm statistics are
+    recomputed from generated batches (`calibrate_batch_norm`) the first time the
+    discriminator is used, so generating images alone never pays for it.
     """
 
     def __init__(
@@ -33,10 +34,17 @@ class InfoGAN:
         self.config = config
         self.spec = config.latent
         self.generator = generator.eval()
-        self.discriminator = discriminator.eval()
+        self._discriminator = discriminator.eval()
         self.step = step
-        if calibrate:
+        self._needs_calibration = calibrate
+
+    @property
+    def discriminator(self) -> nn.Module:
+        """D with Q, in eval mode; batch norm calibrated on first access (unless built with
+        `calibrate=False`)."""
+        if self._needs_calibration:
             self.calibrate_batch_norm()
+        return self._discriminator
 
     @torch.no_grad()
     def calibrate_batch_norm(self, images: int = 2560, seed: int = 0) -> None:
@@ -49,7 +57,8 @@ class InfoGAN:
         has the measured difference on dSprites). Deterministic: the latents come from a
         generator seeded with `seed`.
         """
-        norms = [m for m in self.discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self._needs_calibration = False
+        norms = [m for m in self._discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
             return
         momenta = [m.momentum for m in norms]
@@ -58,13 +67,13 @@ class InfoGAN:
             norm.momentum = None  # a cumulative average over the batches below
         batch = self.config.optim.batch_size
         rng = torch.Generator().manual_seed(seed)
-        self.discriminator.train()
+        self._discriminator.train()
         try:
             for _ in range(max(1, images // batch)):
                 inputs = self.spec.to_input(self.spec.sample(batch, rng)).to(self.device)
-                self.discriminator(self.generator(inputs), with_q=True)
+                self._discriminator(self.generator(inputs), with_q=True)
         finally:
-            self.discriminator.eval()
+            self._discriminator.eval()
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
 
