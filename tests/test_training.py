@@ -263,3 +263,41 @@ def test_models_for_use_take_batch_norm_statistics_from_generated_batches(train_
     assert not untouched.trunk[3].running_mean.eq(5.0).all()  # the first use of D calibrates it
     for a, b in zip(model.discriminator.state_dict().values(), again.discriminator.state_dict().values()):
         assert torch.equal(a, b)  # deterministic, and the same whether calibrated at once or later
+
+
+def test_the_first_use_of_d_from_several_threads_calibrates_once_and_waits(monkeypatch):
+    import copy
+    import threading
+    import time
+
+    import infogan
+
+    config = tiny_config(**{"optim.batch_size": 32})
+    torch.manual_seed(0)
+    generator, discriminator = build_networks(config.model, config.latent)
+    images = torch.rand(8, 1, 28, 28)
+    eager = infogan.InfoGAN(config, *map(copy.deepcopy, (generator, discriminator)))
+    eager.calibrate_batch_norm()
+    expected = eager.q_output(images).continuous_mean
+
+    lazy = infogan.InfoGAN(config, *map(copy.deepcopy, (generator, discriminator)))
+    # each forward pass of D sleeps, so a thread that did not wait would run D mid-calibration
+    lazy._discriminator.register_forward_pre_hook(lambda *_: time.sleep(0.005))
+    calibrations = []
+    calibrate = lazy._calibrate
+    monkeypatch.setattr(lazy, "_calibrate", lambda *a, **k: calibrations.append(1) or calibrate(*a, **k))
+    start = threading.Barrier(4)
+    results = [None] * 4
+
+    def encode(i):
+        start.wait()
+        results[i] = lazy.q_output(images).continuous_mean
+
+    threads = [threading.Thread(target=encode, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calibrations) == 1
+    for result in results:
+        assert torch.equal(result, expected)  # every thread saw D calibrated, in eval mode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import torch
@@ -25,7 +26,9 @@ class InfoGAN:
     Images going in and out are floats in [0, 1] of shape (N, C, H, W); uint8 images in
     [0, 255] are accepted as input too. The discriminator's batch-norm statistics are
     recomputed from generated batches (`calibrate_batch_norm`) the first time the
-    discriminator is used, so generating images alone never pays for it.
+    discriminator is used, so generating images alone never pays for it. That first use is
+    safe from several threads at once (the explorer encodes uploads in a thread pool): one
+    thread calibrates while the others wait for it.
     """
 
     def __init__(
@@ -37,16 +40,18 @@ class InfoGAN:
         self._discriminator = discriminator.eval()
         self.step = step
         self._needs_calibration = calibrate
+        self._calibration_lock = threading.Lock()
 
     @property
     def discriminator(self) -> nn.Module:
         """D with Q, in eval mode; batch norm calibrated on first access (unless built with
         `calibrate=False`)."""
         if self._needs_calibration:
-            self.calibrate_batch_norm()
+            with self._calibration_lock:
+                if self._needs_calibration:  # not calibrated by a thread that held the lock first
+                    self._calibrate(images=2560, seed=0)
         return self._discriminator
 
-    @torch.no_grad()
     def calibrate_batch_norm(self, images: int = 2560, seed: int = 0) -> None:
         """Set the running statistics of batch norm in D's trunk and Q head to their average
         over generated batches of the training batch size, under the current weights.
@@ -57,9 +62,15 @@ class InfoGAN:
         has the measured difference on dSprites). Deterministic: the latents come from a
         generator seeded with `seed`.
         """
-        self._needs_calibration = False
+        with self._calibration_lock:
+            self._calibrate(images, seed)
+
+    @torch.no_grad()
+    def _calibrate(self, images: int, seed: int) -> None:
+        """`calibrate_batch_norm` for a caller that holds the lock."""
         norms = [m for m in self._discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
+            self._needs_calibration = False
             return
         momenta = [m.momentum for m in norms]
         for norm in norms:
@@ -76,6 +87,7 @@ class InfoGAN:
             self._discriminator.eval()
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
+        self._needs_calibration = False
 
     @property
     def device(self) -> torch.device:
