@@ -277,15 +277,15 @@ def test_the_first_use_of_d_from_several_threads_calibrates_once_and_waits(monke
     generator, discriminator = build_networks(config.model, config.latent)
     images = torch.rand(8, 1, 28, 28)
     eager = infogan.InfoGAN(config, *map(copy.deepcopy, (generator, discriminator)))
-    eager.calibrate_batch_norm()
+    eager.calibrate_batch_norm(images=320)
     expected = eager.q_output(images).continuous_mean
 
     lazy = infogan.InfoGAN(config, *map(copy.deepcopy, (generator, discriminator)))
-    # each forward pass of D sleeps, so a thread that did not wait would run D mid-calibration
-    lazy._discriminator.register_forward_pre_hook(lambda *_: time.sleep(0.005))
+    # every pass through D sleeps, so a thread that did not wait would run D mid-calibration
+    lazy._discriminator.register_forward_pre_hook(lambda *_: time.sleep(0.02))
     calibrations = []
     calibrate = lazy._calibrate
-    monkeypatch.setattr(lazy, "_calibrate", lambda *a, **k: calibrations.append(1) or calibrate(*a, **k))
+    monkeypatch.setattr(lazy, "_calibrate", lambda images, seed: calibrations.append(1) or calibrate(320, seed))
     start = threading.Barrier(4)
     results = [None] * 4
 
