@@ -19,6 +19,8 @@ from .rundir import remove_leftovers
 from .runtime import resolve_device
 from .visualize import to_unit_range
 
+CALIBRATION_IMAGES = 2560  # generated images whose batch statistics D's batch norm is set to
+
 
 class InfoGAN:
     """Generator and discriminator-with-Q of a trained model, in eval mode.
@@ -49,10 +51,10 @@ class InfoGAN:
         if self._needs_calibration:
             with self._calibration_lock:
                 if self._needs_calibration:  # not calibrated by a thread that held the lock first
-                    self._calibrate(images=2560, seed=0)
+                    self._calibrate(CALIBRATION_IMAGES, seed=0)
         return self._discriminator
 
-    def calibrate_batch_norm(self, images: int = 2560, seed: int = 0) -> None:
+    def calibrate_batch_norm(self, images: int = CALIBRATION_IMAGES, seed: int = 0) -> None:
         """Set the running statistics of batch norm in D's trunk and Q head to their average
         over generated batches of the training batch size, under the current weights.
 
