@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import infogan
-from infogan import checkpoint as ckpt
+import infogan.checkpoint as ckpt
 from infogan.data import load_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

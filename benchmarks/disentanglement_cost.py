@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infogan.api import InfoGAN
 from infogan.config import resolve_config
-from infogan.disentanglement import PROTOCOLS, dsprites_truth, evaluate_disentanglement, representation_of
-from infogan.models import build_networks
+from infogan.core.networks import build_networks
+from infogan.evaluation.disentanglement import PROTOCOLS, dsprites_truth, evaluate_disentanglement, representation_of
+from infogan.model import InfoGAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

@@ -1,7 +1,7 @@
 """Disentanglement over training: the metrics of every kept checkpoint of dSprites runs.
 
 For each run directory, each checkpoint whose step is a multiple of `--every` is loaded and its
-Q scored with the disentanglement metrics (`infogan.disentanglement`) under a named protocol.
+Q scored with the disentanglement metrics (`infogan.evaluation.disentanglement`) under a named protocol.
 Images are encoded once each (`CachedRepresentation`), so a checkpoint costs one encode of the
 images the protocol draws plus the metrics' own fitting. `--quick` shrinks the protocol's sample
 sizes to 10,000 (the result then says `at_reference_sizes: false`), for a curve that is cheap to
@@ -23,9 +23,15 @@ from pathlib import Path
 import torch
 
 import infogan
-from infogan import checkpoint as ckpt
-from infogan.disentanglement import METRICS, PROTOCOLS, dsprites_truth, evaluate_disentanglement, representation_of
-from infogan.disentanglement.cached import CachedRepresentation
+import infogan.checkpoint as ckpt
+from infogan.evaluation.disentanglement import (
+    METRICS,
+    PROTOCOLS,
+    dsprites_truth,
+    evaluate_disentanglement,
+    representation_of,
+)
+from infogan.evaluation.disentanglement.cached import CachedRepresentation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

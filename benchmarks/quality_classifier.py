@@ -19,7 +19,12 @@ from pathlib import Path
 
 import torch
 
-from infogan.quality import frechet_distance, labelled_split, load_feature_classifier, train_feature_classifier
+from infogan.evaluation.quality import (
+    frechet_distance,
+    labelled_split,
+    load_feature_classifier,
+    train_feature_classifier,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

@@ -36,12 +36,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from infogan.config import resolve_config
+from infogan.core.losses import discriminator_loss, generator_loss
 from infogan.data import load_split
-from infogan.distributed import World
-from infogan.losses import discriminator_loss, generator_loss
-from infogan.memory import reuse_freed_memory
-from infogan.trainer import Trainer
-from infogan.training import _info, set_trainable
+from infogan.training.loop import Trainer
+from infogan.training.memory import reuse_freed_memory
+from infogan.training.ranks import World
+from infogan.training.step import _info, set_trainable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

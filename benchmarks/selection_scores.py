@@ -8,7 +8,7 @@ read once per run, to score the scores:
 - centrality: mean NMI of the run's assignment of the images to the others' (within each
   K-subset, as `infogan select --method agreement` computes it);
 - stability: the fraction of images whose assigned value survives the run's own training
-  transform (`infogan.augment.transform` with the run's `loss` ranges, the same draws for every
+  transform (`infogan.training.augment.transform` with the run's `loss` ranges, the same draws for every
   run), averaged over `--draws` draws;
 - real_information: H(mean p) - mean H(p) in nats of Q's softmax p on the images, an estimate of
   the information the code carries about real images (log K at most);
@@ -38,9 +38,9 @@ import torch
 from scipy.stats import spearmanr
 
 import infogan
-from infogan.augment import draw_transforms, transform
 from infogan.data import load_split
-from infogan.selection import agreement_ranking, sample_rows
+from infogan.evaluation.selection import agreement_ranking, sample_rows
+from infogan.training.augment import draw_transforms, transform
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

@@ -30,7 +30,7 @@ import torch
 
 import infogan
 from infogan.data import load_split
-from infogan.selection import sample_rows, select_by_agreement
+from infogan.evaluation.selection import sample_rows, select_by_agreement
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

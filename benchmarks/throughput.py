@@ -32,8 +32,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from infogan.config import resolve_config
 from infogan.data import load_split
-from infogan.memory import reuse_freed_memory
-from infogan.trainer import Trainer
+from infogan.training.loop import Trainer
+from infogan.training.memory import reuse_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import machine_info  # noqa: E402

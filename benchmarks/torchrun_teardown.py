@@ -1,5 +1,5 @@
 """How often a 2-rank gloo run aborts at exit, with and without collecting garbage before the
-process group ends (`infogan.distributed.process_group` collects).
+process group ends (`infogan.training.ranks.process_group` collects).
 
 Each trial launches torchrun on a small worker: a few Adam steps with gradients all-reduced,
 one `all_gather_object` and one `broadcast_object_list` (the collectives infogan's ranks use),

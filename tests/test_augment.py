@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from infogan.augment import (
+from infogan.config import Config, LossConfig
+from infogan.core.networks import build_networks
+from infogan.training.augment import (
     DRAWS_PER_IMAGE,
     ELASTIC_DRAWS,
     change_brightness,
@@ -14,10 +16,8 @@ from infogan.augment import (
     random_affine,
     transform,
 )
-from infogan.config import Config, LossConfig
-from infogan.models import build_networks
-from infogan.trainer import Trainer
-from infogan.training import (
+from infogan.training.loop import Trainer
+from infogan.training.step import (
     StepContext,
     StepInputs,
     build_optimizers,

@@ -84,10 +84,10 @@ def test_a_selection_trial_scores_the_most_central_run_against_the_subsets_accur
 def test_label_free_scores_of_a_run_are_bounded_and_reproducible(mnist_train):
     import selection_scores
 
-    from infogan.api import InfoGAN
-    from infogan.augment import draw_transforms
     from infogan.config import config_from_dict
-    from infogan.models import build_networks
+    from infogan.core.networks import build_networks
+    from infogan.model import InfoGAN
+    from infogan.training.augment import draw_transforms
 
     config = config_from_dict({"loss": {"lambda_augmented": 1.0, "augment_elastic": 1.5, "augment_gamma": 0.5}})
     torch.manual_seed(0)

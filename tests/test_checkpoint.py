@@ -4,10 +4,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import infogan.checkpoint as ckpt
 from conftest import tiny_config
-from infogan import checkpoint as ckpt
 from infogan.errors import InfoGANError
-from infogan.trainer import Trainer
+from infogan.training.loop import Trainer
 
 
 @pytest.fixture

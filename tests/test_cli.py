@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import infogan
-from infogan import checkpoint as ckpt
+import infogan.checkpoint as ckpt
 from infogan.cli import main
 
 TINY = [

@@ -149,7 +149,7 @@ def test_failed_download_leaves_nothing_and_explains(isolated, mirror):
 
 def test_fashion_mnist_loads_and_trains_with_its_preset(data_dir):
     from infogan.config import resolve_config
-    from infogan.trainer import Trainer
+    from infogan.training.loop import Trainer
 
     images, labels = load_split("fashion-mnist", "test", data_dir, download=False)
     assert images.shape == (10000, 1, 28, 28) and torch.bincount(labels).tolist() == [1000] * 10

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-import infogan.evaluation
-from infogan.api import InfoGAN
+import infogan.evaluation.measures
 from infogan.config import config_from_dict
+from infogan.core.networks import build_networks
 from infogan.data import dsprites
-from infogan.disentanglement import (
+from infogan.evaluation.disentanglement import (
     DISENTANGLEMENT_LIB,
     INFOGAN_CR,
     METRICS,
@@ -32,7 +32,7 @@ from infogan.disentanglement import (
     resolve_protocol,
     sap_from_matrix,
 )
-from infogan.models import build_networks
+from infogan.model import InfoGAN
 
 SIZES = (3, 4, 5, 6)
 K = len(SIZES)
@@ -276,7 +276,7 @@ def test_ground_truth_checks_and_values():
 
 
 def test_mig_lives_in_one_place():
-    assert infogan.evaluation.mutual_information_gap is mutual_information_gap
+    assert infogan.evaluation.measures.mutual_information_gap is mutual_information_gap
 
 
 class _IndexedRows:

@@ -21,14 +21,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+import infogan.checkpoint as ckpt
 from conftest import tiny_config
-from infogan import checkpoint as ckpt
 from infogan.cli import _stop_on_signals
 from infogan.config import resolve_config
 from infogan.data.batches import InMemoryBatches
-from infogan.distributed import GlobalBatchNorm, World, reports_error, resume_notes
 from infogan.errors import InfoGANError
-from infogan.trainer import NonFiniteError, Trainer
+from infogan.training.loop import NonFiniteError, Trainer
+from infogan.training.ranks import GlobalBatchNorm, World, reports_error, resume_notes
 
 TIMEOUT = 240  # seconds a group of workers may take on a busy machine
 # The conv family at its smallest (0.6M weights per network, not the paper's 6.6M), on MNIST
@@ -147,7 +147,7 @@ def test_the_world_comes_from_torchruns_environment():
 
 
 def test_a_resume_on_another_world_size_says_what_changes():
-    from infogan.distributed import DistributedConfig
+    from infogan.training.ranks import DistributedConfig
 
     (note,) = resume_notes(DistributedConfig(world_size=1), DistributedConfig(world_size=2), 16)
     assert "resuming on 2 ranks a run that trained on 1 process" in note

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import infogan
-from infogan.api import InfoGAN
 from infogan.cli import _evaluation_protocols, build_parser, main
 from infogan.config import resolve_config
+from infogan.core.networks import build_networks
 from infogan.data import dsprites
-from infogan.disentanglement import DISENTANGLEMENT_LIB, INFOGAN_CR, GroundTruth, evaluate_disentanglement
-from infogan.disentanglement.cached import CachedRepresentation
-from infogan.evaluation import code_factor_matching
-from infogan.models import build_networks
+from infogan.evaluation.disentanglement import DISENTANGLEMENT_LIB, INFOGAN_CR, GroundTruth, evaluate_disentanglement
+from infogan.evaluation.disentanglement.cached import CachedRepresentation
+from infogan.evaluation.measures import code_factor_matching
+from infogan.model import InfoGAN
 
 SIZES = (3, 4, 5, 6)
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from infogan.evaluation import cluster_metrics, mutual_information_gap
+from infogan.evaluation.measures import cluster_metrics, mutual_information_gap
 
 
 def test_a_relabelled_perfect_clustering_scores_one():
@@ -56,10 +56,10 @@ def test_continuous_bounds_follow_how_well_q_reads_the_code(train_slice, monkeyp
     import torch
 
     from conftest import tiny_config
-    from infogan.api import InfoGAN
-    from infogan.evaluation import information_bounds
-    from infogan.models import QOutput
-    from infogan.trainer import Trainer
+    from infogan.core.networks import QOutput
+    from infogan.evaluation.measures import information_bounds
+    from infogan.model import InfoGAN
+    from infogan.training.loop import Trainer
 
     trainer = Trainer(tiny_config(), train_slice)
     model = InfoGAN(trainer.config, trainer.generator, trainer.discriminator, calibrate=False)

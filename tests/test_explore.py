@@ -20,11 +20,11 @@ from test_explore_support import tiny_runs, torch_threads
 
 from infogan import cli
 from infogan.cli import main
+from infogan.core.latent import LatentSpec
+from infogan.data.inputs import read_image
 from infogan.errors import InfoGANError
 from infogan.explore.labels import CodeLabel, code_labels, read_labels
-from infogan.images import read_image
-from infogan.latent import LatentSpec
-from infogan.visualize import Sweep, back_and_forth, traversal_frames
+from infogan.viz.figures import Sweep, back_and_forth, traversal_frames
 
 pytest.importorskip("starlette", reason="the explorer's tests need the explore extra: pip install -e '.[dev]'")
 
@@ -311,7 +311,7 @@ def test_traverse_writes_a_gif_with_one_panel_per_code(runs, tmp_path, monkeypat
 
 def test_curves_and_traverse_use_the_labels_of_evaluation_json(runs, tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("infogan.curves.plot_curves", lambda records, config, out, titles: seen.update(titles))
+    monkeypatch.setattr("infogan.viz.curves.plot_curves", lambda records, config, out, titles: seen.update(titles))
     assert main(["curves", str(runs.run), "--out", str(tmp_path / "c.png")]) == 0
     assert seen == {"c1": "c1 (digit)", "c2": "c2", "c3": "c3"}
     label = CodeLabel("c1", ("digit",), tuple("0123456789"[::-1]))
@@ -323,7 +323,7 @@ def test_curves_legends_name_the_codes(runs, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     from infogan.config import resolve_config
-    from infogan.curves import plot_curves, read_metrics
+    from infogan.viz.curves import plot_curves, read_metrics
 
     made = []
     subplots = plt.subplots

@@ -268,7 +268,7 @@ def test_the_traversal_row_is_the_servers_sweep(browser, server, runs):
 
 
 def test_an_uploaded_digit_sets_the_codes_q_reads(browser, server, runs, digit_png):
-    from infogan.images import read_image
+    from infogan.data.inputs import read_image
 
     open_page(browser, server)
     before = page_version(browser)

@@ -7,11 +7,11 @@ from PIL import Image
 import infogan
 from infogan.cli import main
 from infogan.config import ModelConfig
+from infogan.core.latent import LatentSpec
+from infogan.core.networks import build_networks
+from infogan.core.networks.conv import channel_widths
 from infogan.data import load_image_folder
 from infogan.errors import InfoGANError
-from infogan.latent import LatentSpec
-from infogan.models import build_networks
-from infogan.models.conv import channel_widths
 
 
 def _make_folder(root, count=24):

@@ -10,10 +10,10 @@ import torch
 from conftest import tiny_config
 from infogan.cli import main
 from infogan.config import resolve_config
+from infogan.core.losses import categorical_mi_bounds
 from infogan.errors import InfoGANError
-from infogan.losses import categorical_mi_bounds
 from infogan.runtime import use_cuda_graphs
-from infogan.trainer import Trainer
+from infogan.training.loop import Trainer
 
 FOLDER_PRESETS = ("celeba", "chairs3d", "faces3d")  # read a folder: the config needs a path
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

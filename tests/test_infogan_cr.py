@@ -5,15 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from infogan import checkpoint as ckpt
+import infogan.checkpoint as ckpt
 from infogan.config import resolve_config
-from infogan.contrastive import ContrastiveConfig, sample_pairs
+from infogan.core.contrastive import ContrastiveConfig, sample_pairs
+from infogan.core.latent import LatentSpec
+from infogan.core.networks import build_contrastive, build_networks
 from infogan.errors import InfoGANError
-from infogan.latent import LatentSpec
-from infogan.models import build_contrastive, build_networks
-from infogan.progress import StatsWindow
-from infogan.trainer import Trainer
-from infogan.training import StepContext, build_optimizers, stat_names, train_step
+from infogan.training.loop import Trainer
+from infogan.training.monitoring import StatsWindow
+from infogan.training.step import StepContext, build_optimizers, stat_names, train_step
 
 
 def _config(*overrides: str):
@@ -135,7 +135,7 @@ def test_h_takes_one_update_per_step_with_pairs_and_none_without():
 
 
 def _g_gradients(alpha: float) -> list[torch.Tensor]:
-    from infogan.training import StepInputs, _pair_images, generator_phase
+    from infogan.training.step import StepInputs, _pair_images, generator_phase
 
     ctx = _phase_context(alpha)
     pairs = sample_pairs(ctx.spec, 8, 0.0, torch.Generator().manual_seed(1))

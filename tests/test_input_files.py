@@ -16,8 +16,8 @@ from PIL import Image
 
 from infogan.data import load_image_folder, parse_idx, read_idx, sources
 from infogan.data.folder import MAX_IMAGE_PIXELS
+from infogan.data.inputs import read_inputs
 from infogan.errors import InfoGANError
-from infogan.images import read_inputs
 
 MB = 1024**2
 

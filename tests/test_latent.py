@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from infogan.core.latent import LatentSpec, traversal_latents
 from infogan.errors import InfoGANError
-from infogan.latent import LatentSpec, traversal_latents
 
 SPEC = LatentSpec(noise_dim=5, categorical=(10, 3), continuous=2)
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from conftest import tiny_config
-from infogan.trainer import Trainer
+from infogan.training.loop import Trainer
 
 
 def test_tensorboard_logs_the_metrics_when_installed(train_slice, tmp_path):

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from infogan.latent import Latent, LatentSpec
-from infogan.losses import (
+from infogan.core.latent import Latent, LatentSpec
+from infogan.core.losses import (
     HALF_LOG_2PI,
     categorical_info_losses,
     categorical_mi_bounds,
@@ -13,7 +13,7 @@ from infogan.losses import (
     generator_loss,
     info_terms,
 )
-from infogan.models import QOutput
+from infogan.core.networks import QOutput
 
 
 def test_uniform_logits_give_log_k_and_zero_bound():

@@ -7,7 +7,7 @@ import pytest
 # (a training step does the same with its activations and gradients).
 _FAULTS = """
 import resource, sys, torch
-from infogan.memory import reuse_freed_memory
+from infogan.training.memory import reuse_freed_memory
 applied = reuse_freed_memory() if sys.argv[1] == "reuse" else None
 def cycle():
     blocks = [torch.ones(5_000_000) for _ in range(3)]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from infogan.config import ModelConfig
-from infogan.latent import LatentSpec
-from infogan.models import DiscriminatorWithQ, build_networks
+from infogan.core.latent import LatentSpec
+from infogan.core.networks import DiscriminatorWithQ, build_networks
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 
 from infogan import InfoGANError, frechet_distance, load_feature_classifier
 from infogan.cli import main
-from infogan.quality import MissingClassifierError, classifier_path, frechet_from_moments, save_classifier
-from infogan.quality.store import METADATA_KEY
+from infogan.evaluation.quality import MissingClassifierError, classifier_path, frechet_from_moments, save_classifier
+from infogan.evaluation.quality.store import METADATA_KEY
 
 TRAIN_SLICE = 2000
 

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import infogan
+import infogan.checkpoint as ckpt
 from conftest import tiny_config
-from infogan import checkpoint as ckpt
 from infogan.config import read_config_file
 from infogan.data import parse_idx
 from infogan.errors import InfoGANError
-from infogan.trainer import NonFiniteError, Trainer
+from infogan.training.loop import NonFiniteError, Trainer
 
 STEPS = 10
 SMALL = [
@@ -191,7 +191,7 @@ def test_a_full_disk_while_logging_is_a_clear_error(train_slice, tmp_path, monke
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("infogan.progress.save_grid", full_disk)
+    monkeypatch.setattr("infogan.training.monitoring.save_grid", full_disk)
     with pytest.raises(InfoGANError, match="No space left on device.*--resume"):
         trainer.fit()
 

@@ -14,12 +14,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import infogan
+import infogan.checkpoint as ckpt
 from conftest import tiny_config
-from infogan import checkpoint as ckpt
 from infogan.cli import main
 from infogan.errors import InfoGANError
-from infogan.rundir import RunDirectory, read_jsonl
-from infogan.trainer import NonFiniteError, Trainer
+from infogan.training.loop import NonFiniteError, Trainer
+from infogan.training.run_directory import RunDirectory, read_jsonl
 
 TINY = [
     "--set", "optim.batch_size=16", "--set", "logging.checkpoint_every=2", "--set", "logging.image_every=100",
@@ -43,7 +43,7 @@ def run(tmp_path_factory, data_dir):
 
 def test_a_second_process_on_the_same_run_is_refused_naming_the_first(run, tmp_path, capsys):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from infogan.rundir import RunDirectory; "
+        [sys.executable, "-c", "import time; from infogan.training.run_directory import RunDirectory; "
          f"run = RunDirectory({str(run)!r}); run.lock(); print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 import infogan
-from infogan.api import InfoGAN
 from infogan.cli import main
 from infogan.config import config_from_dict
-from infogan.disentanglement.generated import GeneratedTruth, code_grid
-from infogan.latent import LatentSpec
-from infogan.models import build_networks
-from infogan.selection import (
+from infogan.core.latent import LatentSpec
+from infogan.core.networks import build_networks
+from infogan.evaluation.disentanglement.generated import GeneratedTruth, code_grid
+from infogan.evaluation.selection import (
     Candidate,
     SelectionSizes,
     agreement_ranking,
@@ -22,6 +21,7 @@ from infogan.selection import (
     select_models,
     selection_cost,
 )
+from infogan.model import InfoGAN
 
 SPEC = LatentSpec(noise_dim=3, categorical=(3,), continuous=2)
 WIDTH = SPEC.input_dim

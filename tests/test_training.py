@@ -2,12 +2,12 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from infogan.core.losses import info_terms
+from infogan.core.networks import build_networks
 from infogan.data.batches import InMemoryBatches
-from infogan.losses import info_terms
-from infogan.models import build_networks
 from infogan.runtime import cpu_has_fast_bf16
-from infogan.trainer import Trainer
-from infogan.training import (
+from infogan.training.loop import Trainer
+from infogan.training.step import (
     StepContext,
     StepInputs,
     build_optimizers,

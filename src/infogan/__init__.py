@@ -1,15 +1,20 @@
 """InfoGAN: GANs whose latent codes become interpretable without labels (Chen et al. 2016)."""
 
-from .api import InfoGAN, load
-from .config import Config, config_from_dict, resolve_config
-from .disentanglement import GroundTruth, dsprites_truth, evaluate_disentanglement, representation_of
-from .errors import InfoGANError
-from .evaluation import cluster_metrics, evaluate, evaluate_disentanglement_of, information_bounds
-from .latent import Latent, LatentSpec
-from .memory import reuse_freed_memory
-from .quality import frechet_distance, load_feature_classifier, quality_score, train_feature_classifier
-from .selection import SelectionSizes, select_by_agreement, select_models
-from .trainer import Trainer
+from infogan.config import Config, config_from_dict, resolve_config
+from infogan.core.latent import Latent, LatentSpec
+from infogan.errors import InfoGANError
+from infogan.evaluation.disentanglement import GroundTruth, dsprites_truth, evaluate_disentanglement, representation_of
+from infogan.evaluation.measures import cluster_metrics, evaluate, evaluate_disentanglement_of, information_bounds
+from infogan.evaluation.quality import (
+    frechet_distance,
+    load_feature_classifier,
+    quality_score,
+    train_feature_classifier,
+)
+from infogan.evaluation.selection import SelectionSizes, select_by_agreement, select_models
+from infogan.model import InfoGAN, load
+from infogan.training.loop import Trainer
+from infogan.training.memory import reuse_freed_memory
 
 __version__ = "0.1.0"
 

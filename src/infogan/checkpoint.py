@@ -19,9 +19,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from .config import Config, config_from_dict
-from .errors import InfoGANError
-from .fileio import write_bytes_atomically
+from infogan.config import Config, config_from_dict
+from infogan.errors import InfoGANError
+from infogan.fileio import write_bytes_atomically
 
 FORMAT = "infogan"
 VERSION = 1

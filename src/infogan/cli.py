@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
-from .api import InfoGAN, load
-from .checkpoint import load_model
-from .config import parse_override, preset_names
-from .data import has_labels, load_evaluation_set, load_training_images
-from .disentanglement import METRICS, PROTOCOLS
-from .distributed import World, announce, process_group, reports_error
-from .errors import InfoGANError
-from .evaluation import (
+import infogan.checkpoint as ckpt
+from infogan.checkpoint import load_model
+from infogan.config import parse_override, preset_names
+from infogan.core.latent import code_rows_latents, traversal_latents
+from infogan.data import has_labels, load_evaluation_set, load_training_images
+from infogan.data.inputs import read_inputs
+from infogan.errors import InfoGANError
+from infogan.evaluation.disentanglement import METRICS, PROTOCOLS
+from infogan.evaluation.measures import (
     cached_representation,
     codes_from_matrix,
     evaluate,
@@ -32,14 +32,7 @@ from .evaluation import (
     factor_gaps,
     factors_file,
 )
-from .explore.labels import CodeLabel, read_labels
-from .fileio import write_bytes_atomically
-from .images import read_inputs
-from .latent import code_rows_latents, traversal_latents
-from .memory import reuse_freed_memory
-from .rundir import RunDirectory, breaks_bit_identity, training_config
-from .runtime import NONFINITE_POLICIES, PRECISIONS
-from .selection import (
+from infogan.evaluation.selection import (
     Candidate,
     SelectionSizes,
     check_candidates,
@@ -48,8 +41,15 @@ from .selection import (
     select_models,
     selection_cost,
 )
-from .trainer import Trainer
-from .visualize import (
+from infogan.explore.labels import CodeLabel, read_labels
+from infogan.fileio import write_bytes_atomically
+from infogan.model import InfoGAN, load
+from infogan.runtime import NONFINITE_POLICIES, PRECISIONS
+from infogan.training.loop import Trainer
+from infogan.training.memory import reuse_freed_memory
+from infogan.training.ranks import World, announce, process_group, reports_error
+from infogan.training.run_directory import RunDirectory, breaks_bit_identity, training_config
+from infogan.viz.figures import (
     Sweep,
     grid,
     labelled_rows,
@@ -201,7 +201,7 @@ def _runtime_flags(args) -> dict:
 
 def cmd_train(args) -> int:
     """Train in this process, or as one rank of several when torchrun launched it (RANK,
-    WORLD_SIZE, LOCAL_RANK in the environment): see `infogan.distributed`."""
+    WORLD_SIZE, LOCAL_RANK in the environment): see `infogan.training.ranks`."""
     world = World.from_environment()
     with process_group(world):
         return _train(args, world)
@@ -237,7 +237,7 @@ def _train(args, world: World) -> int:
         torch.set_num_threads(config.runtime.threads)
     images = world.on_every_rank(lambda: _training_images(config, run, world))
     progress = None if args.progress == "auto" else args.progress == "bar"
-    reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.memory)
+    reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.training.memory)
     trainer = Trainer(config, images, run_dir=run, progress=progress, world=world)
     if snapshot is not None:
         trainer.restore(snapshot)
@@ -386,7 +386,7 @@ def cmd_evaluate(args) -> int:
     result["quality"] = _quality_for(model, args)  # sample-quality score (see "quality-net" below)
     out = _evaluation_path(args)
     if factors is not None:
-        from .data import dsprites
+        from infogan.data import dsprites
 
         _write_bytes(out.with_name("factors.npz"), factors_file(model, codes, factors))
         result["labels"] = "shape"  # the clustering's labels: dSprites' one categorical factor
@@ -423,7 +423,9 @@ def _evaluation_protocols(args, model: InfoGAN) -> list:
     changes = dict(parse_override(text) for text in args.protocol_options)
     unknown = sorted(set(changes) - (set(PROTOCOLS["infogan_cr"].to_dict()) - {"name"}))
     if unknown:
-        raise InfoGANError(f"--protocol-set: {unknown[0]!r} is not an option of infogan.disentanglement.Protocol")
+        raise InfoGANError(
+            f"--protocol-set: {unknown[0]!r} is not an option of infogan.evaluation.disentanglement.Protocol"
+        )
     chosen = []
     for name in PROTOCOLS if choice == "both" else [choice]:
         try:
@@ -843,8 +845,8 @@ def _add_curves(commands) -> None:
 
 
 def cmd_curves(args) -> int:
-    from .config import resolve_config
-    from .curves import code_titles, plot_curves, read_metrics
+    from infogan.config import resolve_config
+    from infogan.viz.curves import code_titles, plot_curves, read_metrics
 
     records = read_metrics(args.run_dir / "metrics.jsonl")
     config = resolve_config(None, args.run_dir / "config.yaml")
@@ -882,18 +884,18 @@ def _add_explore(commands) -> None:
 
 def cmd_explore(args) -> int:
     try:
-        from .explore.server import explore
+        from infogan.explore.server import explore
     except ImportError as exc:
         raise InfoGANError(f"infogan explore needs the explore extra ({exc}): pip install 'infogan[explore]'") from None
     explore([args.model] + ([args.model2] if args.model2 else []), args.host, args.port, tuple(args.range), args.device)
     return 0
 
 
-# -- quality-net: the feature classifier of the sample-quality score (infogan.quality) ----------
+# -- quality-net: the feature classifier of the sample-quality score (infogan.evaluation.quality) ----------
 
 
 def _add_quality_net(commands) -> None:
-    from .quality import LABELLED_DATASETS
+    from infogan.evaluation.quality import LABELLED_DATASETS
 
     p = commands.add_parser(
         "quality-net", help="the feature classifier of the sample-quality score: train it once per data set"
@@ -915,8 +917,8 @@ def _add_quality_net(commands) -> None:
 
 
 def cmd_quality_net_train(args) -> int:
-    from .quality import train_feature_classifier
-    from .runtime import resolve_device
+    from infogan.evaluation.quality import train_feature_classifier
+    from infogan.runtime import resolve_device
 
     network = train_feature_classifier(
         args.dataset,
@@ -934,7 +936,7 @@ def cmd_quality_net_train(args) -> int:
 
 
 def cmd_quality_net_show(args) -> int:
-    from .quality import load_feature_classifier
+    from infogan.evaluation.quality import load_feature_classifier
 
     _print_classifier(load_feature_classifier(args.dataset).metadata)
     return 0
@@ -951,7 +953,7 @@ def _print_classifier(meta: dict) -> None:
 
 def _quality_for(model: InfoGAN, args) -> dict:
     """The sample-quality score `infogan evaluate` reports, or {"score": None, "note": why not}."""
-    from .quality import LABELLED_DATASETS, quality_score
+    from infogan.evaluation.quality import LABELLED_DATASETS, quality_score
 
     dataset = model.config.data.dataset
     if args.quality_samples == 0:

@@ -23,13 +23,13 @@ from typing import Any
 
 import yaml
 
-from .contrastive import ContrastiveConfig
-from .distributed import DistributedConfig
-from .errors import InfoGANError, require, require_choice, short_repr
-from .fileio import write_bytes_atomically
-from .latent import LatentSpec
-from .models.config import ModelConfig
-from .runtime import RuntimeConfig
+from infogan.core.contrastive import ContrastiveConfig
+from infogan.core.latent import LatentSpec
+from infogan.core.networks.config import ModelConfig
+from infogan.errors import InfoGANError, require, require_choice, short_repr
+from infogan.fileio import write_bytes_atomically
+from infogan.runtime import RuntimeConfig
+from infogan.training.ranks import DistributedConfig
 
 ADVERSARIAL_LOSSES = ("nonsaturating", "least_squares")
 CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
@@ -168,7 +168,7 @@ class Config:
         )
 
     def _check_contrastive(self) -> None:
-        from .models import ARCHITECTURES, has_contrastive
+        from infogan.core.networks import ARCHITECTURES, has_contrastive
 
         if not self.contrastive.enabled:
             return

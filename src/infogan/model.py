@@ -9,15 +9,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from .config import Config
-from .errors import InfoGANError
-from .fileio import write_bytes_atomically
-from .latent import Latent
-from .models import QOutput, build_networks
-from .rundir import remove_leftovers
-from .runtime import resolve_device
-from .visualize import to_unit_range
+import infogan.checkpoint as ckpt
+from infogan.config import Config
+from infogan.core.latent import Latent
+from infogan.core.networks import QOutput, build_networks
+from infogan.errors import InfoGANError
+from infogan.fileio import write_bytes_atomically
+from infogan.runtime import resolve_device
+from infogan.training.run_directory import remove_leftovers
+from infogan.viz.figures import to_unit_range
 
 CALIBRATION_IMAGES = 2560  # generated images whose batch statistics D's batch norm is set to
 

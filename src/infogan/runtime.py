@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InfoGANError
+from infogan.errors import InfoGANError
 
 PRECISIONS = ("fp32", "bf16")
 CUDA_GRAPH_MODES = ("auto", "on", "off")

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import require
-from .latent import Latent, LatentSpec
+from infogan.core.latent import Latent, LatentSpec
+from infogan.errors import require
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InfoGANError, require, require_choice
+from infogan.errors import InfoGANError, require, require_choice
 
 PRIORS = ("uniform", "normal")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .latent import Latent, LatentSpec
-from .models import QOutput
+from infogan.core.latent import Latent, LatentSpec
+from infogan.core.networks import QOutput
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 

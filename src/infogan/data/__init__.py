@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import DataConfig, ModelConfig
-from ..errors import InfoGANError
-from . import dsprites
-from .folder import load_image_folder
-from .idx import parse_idx, read_idx
-from .sources import IDX_DATASETS, cache_dir, download_file, locate, search_roots
-from .svhn import load_svhn
+from infogan.config import DataConfig, ModelConfig
+from infogan.data import dsprites
+from infogan.data.folder import load_image_folder
+from infogan.data.idx import parse_idx, read_idx
+from infogan.data.sources import IDX_DATASETS, cache_dir, download_file, locate, search_roots
+from infogan.data.svhn import load_svhn
+from infogan.errors import InfoGANError
 
 
 def load_split(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import InfoGANError
+from infogan.errors import InfoGANError
 
 
 class InMemoryBatches:

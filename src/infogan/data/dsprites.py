@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InfoGANError
-from ..fileio import atomic_write
+from infogan.errors import InfoGANError
+from infogan.fileio import atomic_write
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import InfoGANError
+from infogan.errors import InfoGANError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 # The most pixels an input image may have (the same as Pillow's default limit): a larger one,

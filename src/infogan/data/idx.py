@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import InfoGANError
-from .sources import known_shape
+from infogan.data.sources import known_shape
+from infogan.errors import InfoGANError
 
 _DTYPES = {0x08: np.uint8}
 GZIP_MAGIC = b"\x1f\x8b"

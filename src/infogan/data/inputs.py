@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from PIL import UnidentifiedImageError
 
-from .data.folder import IMAGE_SUFFIXES, ImageTooLargeError, read_square_image
-from .data.idx import read_idx
-from .errors import InfoGANError
+from infogan.data.folder import IMAGE_SUFFIXES, ImageTooLargeError, read_square_image
+from infogan.data.idx import read_idx
+from infogan.errors import InfoGANError
 
 
 def is_idx(path: Path) -> bool:

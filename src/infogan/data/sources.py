@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InfoGANError
-from ..fileio import write_bytes_atomically
+from infogan.errors import InfoGANError
+from infogan.fileio import write_bytes_atomically
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InfoGANError
-from .idx import read_bytes
-from .sources import DOWNLOAD_SLACK, cache_dir, fetch_verified, find_file, missing_message, search_roots
+from infogan.data.idx import read_bytes
+from infogan.data.sources import DOWNLOAD_SLACK, cache_dir, fetch_verified, find_file, missing_message, search_roots
+from infogan.errors import InfoGANError
 
 NAME = "svhn"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .api import InfoGAN
-from .disentanglement import (  # noqa: F401 (discretize re-exported)
+from infogan.core.losses import categorical_info_losses, continuous_info_losses
+from infogan.errors import InfoGANError
+from infogan.evaluation.disentanglement import (  # noqa: F401 (discretize re-exported)
     GroundTruth,
     Protocol,
     discretize,
@@ -22,10 +23,9 @@ from .disentanglement import (  # noqa: F401 (discretize re-exported)
     representation_of,
     resolve_protocol,
 )
-from .disentanglement.cached import CachedRepresentation
-from .disentanglement.sources import sample_codes
-from .errors import InfoGANError
-from .losses import categorical_info_losses, continuous_info_losses
+from infogan.evaluation.disentanglement.cached import CachedRepresentation
+from infogan.evaluation.disentanglement.sources import sample_codes
+from infogan.model import InfoGAN
 
 BOTH = ("disentanglement_lib", "infogan_cr")
 
@@ -133,7 +133,7 @@ def factors_file(model: InfoGAN, codes: dict[str, torch.Tensor], factors: np.nda
     bytes: factors (N, 5) indices, factor_values, factor_names, codes (N, n_codes), code_names."""
     import io
 
-    from .data import dsprites
+    from infogan.data import dsprites
 
     buffer = io.BytesIO()
     np.savez_compressed(
@@ -176,7 +176,7 @@ def evaluate_disentanglement_of(
     model trained on it) under each named protocol, every image encoded at most once.
 
     protocols: "disentanglement_lib", "infogan_cr", "both", a Protocol (e.g. one with smaller
-    sizes) or a list of them. metrics: names of `infogan.disentanglement.METRICS` (default all).
+    sizes) or a list of them. metrics: names of `infogan.evaluation.disentanglement.METRICS` (default all).
     cache: a `cached_representation(model)` to share (the CLI reads the codes of its clustering
     images from it). progress: called with a line as each protocol ends.
 

@@ -16,8 +16,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import InfoGANError
-from .runs import (
+from infogan.errors import InfoGANError
+from infogan.explore.runs import (
     MAX_CODE,
     MAX_SEED,
     MAX_STEPS,

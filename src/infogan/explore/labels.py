@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..latent import LatentSpec
+from infogan.core.latent import LatentSpec
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",

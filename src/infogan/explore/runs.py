@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ..api import InfoGAN, load
-from ..errors import InfoGANError
-from ..images import read_image
-from ..latent import Latent
-from ..visualize import grid, png_bytes
-from .labels import RunLabels, read_labels
+from infogan.core.latent import Latent
+from infogan.data.inputs import read_image
+from infogan.errors import InfoGANError
+from infogan.explore.labels import RunLabels, read_labels
+from infogan.model import InfoGAN, load
+from infogan.viz.figures import grid, png_bytes
 
 MAX_CODE = 10.0  # continuous codes are taken in [-MAX_CODE, MAX_CODE]; the priors are U(-1, 1) or N(0, 1)
 MAX_SEED = 2**31 - 1

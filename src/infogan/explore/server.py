@@ -11,9 +11,9 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
-from ..errors import InfoGANError
-from .app import create_app
-from .runs import MAX_CODE, load_runs
+from infogan.errors import InfoGANError
+from infogan.explore.app import create_app
+from infogan.explore.runs import MAX_CODE, load_runs
 
 LOOPBACK = ("127.0.0.1", "localhost")
 

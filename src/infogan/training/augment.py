@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import LossConfig
+from infogan.config import LossConfig
 
 DRAWS_PER_IMAGE = 6  # the affine ones: angle, shear, scale x, scale y, shift x, shift y
 ELASTIC_POINTS = 4  # an elastic warp moves a 4 x 4 grid of control points

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import torch
 
-from .contrastive import Pairs
-from .errors import InfoGANError
-from .latent import Latent
-from .training import Stats, StepContext, train_step
+from infogan.core.contrastive import Pairs
+from infogan.core.latent import Latent
+from infogan.errors import InfoGANError
+from infogan.training.step import Stats, StepContext, train_step
 
 WARMUP_STEPS = 3  # eager steps before capture: they create Adam's state and pick cuDNN kernels
 

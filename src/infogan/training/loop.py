@@ -10,20 +10,20 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint as ckpt
-from .augment import draw_transforms
-from .config import Config
-from .contrastive import sample_pairs
-from .data.batches import InMemoryBatches
-from .distributed import World, announce, mark_every_rank, resume_notes, synchronise_batch_norm
-from .errors import InfoGANError
-from .graphed import GraphedStep
-from .latent import Latent
-from .progress import ProgressImages, StatsWindow
-from .rundir import RunDirectory, check_resumable
-from .runtime import resolve_device, slow_precision_warning, use_cuda_graphs
-from .state import NonFiniteError, TrainState, diverged_message
-from .training import StepContext, stat_names, train_step
+import infogan.checkpoint as ckpt
+from infogan.config import Config
+from infogan.core.contrastive import sample_pairs
+from infogan.core.latent import Latent
+from infogan.data.batches import InMemoryBatches
+from infogan.errors import InfoGANError
+from infogan.runtime import resolve_device, slow_precision_warning, use_cuda_graphs
+from infogan.training.augment import draw_transforms
+from infogan.training.graph import GraphedStep
+from infogan.training.monitoring import ProgressImages, StatsWindow
+from infogan.training.ranks import World, announce, mark_every_rank, resume_notes, synchronise_batch_norm
+from infogan.training.run_directory import RunDirectory, check_resumable
+from infogan.training.state import NonFiniteError, TrainState, diverged_message
+from infogan.training.step import StepContext, stat_names, train_step
 
 __all__ = ["NonFiniteError", "Trainer", "diverged_message"]
 

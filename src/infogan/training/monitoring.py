@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .distributed import World, mark_every_rank
-from .latent import Latent, LatentSpec, traversal_latents
-from .state import NonFiniteError, diverged_message
-from .visualize import save_grid, to_unit_range
+from infogan.core.latent import Latent, LatentSpec, traversal_latents
+from infogan.training.ranks import World, mark_every_rank
+from infogan.training.state import NonFiniteError, diverged_message
+from infogan.viz.figures import save_grid, to_unit_range
 
 FIXED_LATENT_SEED_OFFSET = 12345  # the progress images' latents: fixed per run, apart from training's
 

@@ -49,7 +49,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .errors import InfoGANError, require
+from infogan.errors import InfoGANError, require
 
 T = TypeVar("T")
 RESTART_VARIABLE = "TORCHELASTIC_RESTART_COUNT"

@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
-from .config import Config, parse_override, resolve_config, save_config
-from .errors import InfoGANError
-from .fileio import write_bytes_atomically
-from .runtime import changes_breaking_identity
+import infogan.checkpoint as ckpt
+from infogan.config import Config, parse_override, resolve_config, save_config
+from infogan.errors import InfoGANError
+from infogan.fileio import write_bytes_atomically
+from infogan.runtime import changes_breaking_identity
 
 # Keys that may change when a run is resumed; any other change is refused.
 RESUMABLE_CHANGES = ("optim.steps", "optim.lr_d", "optim.lr_g", "optim.lr_info", "contrastive.lr")
@@ -266,7 +266,7 @@ def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 def versions() -> dict[str, str]:
     """The versions that decide what a run computes."""
-    from . import __version__
+    from infogan import __version__
 
     return {
         "infogan": __version__,

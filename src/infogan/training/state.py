@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from .config import Config
-from .errors import InfoGANError
-from .models import build_contrastive, build_networks
-from .training import Optimizers, adam, build_optimizers
+import infogan.checkpoint as ckpt
+from infogan.config import Config
+from infogan.core.networks import build_contrastive, build_networks
+from infogan.errors import InfoGANError
+from infogan.training.step import Optimizers, adam, build_optimizers
 
 AUGMENT_SEED_OFFSET = 1 << 40  # the transforms' generator: seeded apart from the latents' one
 PAIRS_SEED_OFFSET = 2 << 40  # the contrastive pairs' generator, and H's initial weights

@@ -9,7 +9,7 @@ Conventions for which parameters the info term L_I trains (config `loss.info_upd
   a step on lambda * L_I alone, after a fresh generator forward.
 
 With `loss.lambda_augmented` above 0, wherever L_I enters a loss so does its categorical part
-on randomly transformed copies of the generated images (`infogan.augment`), weighted by it.
+on randomly transformed copies of the generated images (`infogan.training.augment`), weighted by it.
 
 With InfoGAN-CR's contrastive regulariser running (`contrastive.py`), the step starts with H's
 update on pairs of generated images, and G's loss adds alpha times H's cross-entropy. With
@@ -26,19 +26,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import transform
-from .config import Config, LossConfig
-from .contrastive import Pairs
-from .distributed import World
-from .latent import Latent, LatentSpec
-from .losses import (
+from infogan.config import Config, LossConfig
+from infogan.core.contrastive import Pairs
+from infogan.core.latent import Latent, LatentSpec
+from infogan.core.losses import (
     categorical_info_losses,
     categorical_mi_bounds,
     discriminator_loss,
     generator_loss,
     info_terms,
 )
-from .models import QOutput
+from infogan.core.networks import QOutput
+from infogan.training.augment import transform
+from infogan.training.ranks import World
 
 
 @dataclass
@@ -72,7 +72,7 @@ def build_optimizers(
 ) -> Optimizers:
     """Adam optimisers whose parameter sets follow `config.loss.info_update`.
 
-    `capturable=True` makes their steps recordable in a CUDA graph (`infogan.graphed`).
+    `capturable=True` makes their steps recordable in a CUDA graph (`infogan.training.graph`).
     """
     optim = config.optim
     betas = (optim.beta1, optim.beta2)
@@ -366,7 +366,7 @@ def _float(q: QOutput) -> QOutput:
 
 def _step(ctx: StepContext, optimizer: torch.optim.Optimizer) -> None:
     """The optimiser's step on gradients averaged over the ranks: one all-reduce per optimiser
-    step, over exactly the parameters it updates (why not DDP: `infogan.distributed`)."""
+    step, over exactly the parameters it updates (why not DDP: `infogan.training.ranks`)."""
     if ctx.world.size > 1:
         ctx.world.average_gradients(_params(optimizer))
     optimizer.step()

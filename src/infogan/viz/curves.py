@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import Config
-from .errors import InfoGANError
-from .fileio import atomic_write
-from .rundir import read_jsonl
+from infogan.config import Config
+from infogan.errors import InfoGANError
+from infogan.fileio import atomic_write
+from infogan.training.run_directory import read_jsonl
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -25,7 +25,7 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 def code_titles(run_dir: str | Path, config: Config) -> dict[str, str]:
     """Code names for the legends: "c1 (digit)" style when the run has an evaluation.json."""
-    from .explore.labels import read_labels
+    from infogan.explore.labels import read_labels
 
     return read_labels(run_dir, config.latent, config.data.dataset).titles()
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import InfoGANError
-from .fileio import atomic_write
+from infogan.errors import InfoGANError
+from infogan.fileio import atomic_write
 
 
 def to_unit_range(images: torch.Tensor, image_range: tuple[float, float]) -> torch.Tensor:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from .heads import DiscriminatorWithQ, QHeads, QOutput
+from infogan.core.networks.heads import DiscriminatorWithQ, QHeads, QOutput
 
 if TYPE_CHECKING:
-    from ..latent import LatentSpec
-    from .config import ModelConfig
+    from infogan.core.latent import LatentSpec
+    from infogan.core.networks.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,20 @@ class Architecture:
 
 
 def _mnist(name: str, size: int) -> Architecture:
-    from .mnist import MnistDiscriminator, MnistGenerator
-    from .paper import size_check
+    from infogan.core.networks.mnist import MnistDiscriminator, MnistGenerator
+    from infogan.core.networks.paper import size_check
 
     return Architecture(MnistGenerator, MnistDiscriminator, size_check(name, size))
 
 
 def _conv() -> Architecture:
-    from .conv import ConvDiscriminator, ConvGenerator, check_conv_config
+    from infogan.core.networks.conv import ConvDiscriminator, ConvGenerator, check_conv_config
 
     return Architecture(ConvGenerator, ConvDiscriminator, check_conv_config)
 
 
 def _infogan_cr() -> Architecture:
-    from . import infogan_cr
+    from infogan.core.networks import infogan_cr
 
     return Architecture(
         infogan_cr.CrGenerator, infogan_cr.CrDiscriminator, infogan_cr.check_config, infogan_cr.contrastive_network
@@ -48,7 +48,7 @@ def _infogan_cr() -> Architecture:
 
 
 def _paper(name: str, size: int) -> Architecture:
-    from . import paper
+    from infogan.core.networks import paper
 
     generator, discriminator = {
         "svhn": (paper.SvhnGenerator, paper.SvhnDiscriminator),

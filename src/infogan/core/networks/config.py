@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import require, require_choice
+from infogan.errors import require, require_choice
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 
@@ -24,7 +24,7 @@ class ModelConfig:
     spectral_norm: bool = False  # on every layer of D and Q (and of InfoGAN-CR's H but its last)
 
     def __post_init__(self) -> None:
-        from . import ARCHITECTURES  # the registry's networks import this module
+        from infogan.core.networks import ARCHITECTURES  # the registry's networks import this module
 
         require_choice(self.architecture, tuple(ARCHITECTURES), "model.architecture")
         require(self.image_channels in (1, 3), "model.image_channels", "must be 1 or 3")

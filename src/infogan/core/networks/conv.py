@@ -10,10 +10,10 @@ import math
 
 from torch import nn
 
-from ..errors import InfoGANError
-from ..latent import LatentSpec
-from .config import ModelConfig
-from .heads import DiscriminatorWithQ, ImageGenerator
+from infogan.core.latent import LatentSpec
+from infogan.core.networks.config import ModelConfig
+from infogan.core.networks.heads import DiscriminatorWithQ, ImageGenerator
+from infogan.errors import InfoGANError
 
 SIZES = (32, 64, 128)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..latent import LatentSpec
+from infogan.core.latent import LatentSpec
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0

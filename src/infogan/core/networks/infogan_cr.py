@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import InfoGANError
-from ..latent import LatentSpec
-from .config import ModelConfig
-from .heads import DiscriminatorWithQ, ImageGenerator
+from infogan.core.latent import LatentSpec
+from infogan.core.networks.config import ModelConfig
+from infogan.core.networks.heads import DiscriminatorWithQ, ImageGenerator
+from infogan.errors import InfoGANError
 
 FEATURES = 128  # the trunk's output
 

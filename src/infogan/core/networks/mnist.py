@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..latent import LatentSpec
-from .config import ModelConfig
-from .heads import DiscriminatorWithQ, ImageGenerator
+from infogan.core.latent import LatentSpec
+from infogan.core.networks.config import ModelConfig
+from infogan.core.networks.heads import DiscriminatorWithQ, ImageGenerator
 
 
 class MnistGenerator(ImageGenerator):

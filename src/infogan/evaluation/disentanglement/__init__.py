@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from .information import discretize, mutual_information_gap, mutual_information_matrix
-from .metrics import (
+from infogan.evaluation.disentanglement.information import discretize, mutual_information_gap, mutual_information_matrix
+from infogan.evaluation.disentanglement.metrics import (
     beta_vae_score,
     dci_from_importance,
     dci_score,
@@ -27,8 +27,20 @@ from .metrics import (
     sap_from_matrix,
     sap_score,
 )
-from .protocols import DISENTANGLEMENT_LIB, INFOGAN_CR, PROTOCOLS, Protocol, resolve_protocol
-from .sources import GroundTruth, Representation, dsprites_truth, representation_of, shared_draws
+from infogan.evaluation.disentanglement.protocols import (
+    DISENTANGLEMENT_LIB,
+    INFOGAN_CR,
+    PROTOCOLS,
+    Protocol,
+    resolve_protocol,
+)
+from infogan.evaluation.disentanglement.sources import (
+    GroundTruth,
+    Representation,
+    dsprites_truth,
+    representation_of,
+    shared_draws,
+)
 
 METRICS = {
     "factor_vae": factor_vae_score,

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from .sources import GroundTruth, Representation, as_codes
+from infogan.evaluation.disentanglement.sources import GroundTruth, Representation, as_codes
 
 MAX_GRID = 50_000_000  # grid points a cache may cover (its code array is grid x codes floats)
 

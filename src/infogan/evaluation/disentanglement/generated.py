@@ -5,7 +5,7 @@ and the noise, and it draws observations whose factors are known. Categorical co
 as they are; a continuous code becomes a factor on a grid of `grid` values (the midpoints of
 equal-probability bins of its prior). The noise is drawn fresh for every observation and is no
 factor. Any model's Q can then be scored on these observations as on dSprites (ModelCentrality,
-`infogan.selection`, scores every model's Q on every other model's generated data this way).
+`infogan.evaluation.selection`, scores every model's Q on every other model's generated data this way).
 
 `GeneratedTruth` generates each distinct draw of factors once and passes the images straight to
 every reader (representation function) it was given, keeping only their codes; the metrics see
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..latent import Latent, LatentSpec
-from .sources import GroundTruth, Representation, as_codes
+from infogan.core.latent import Latent, LatentSpec
+from infogan.evaluation.disentanglement.sources import GroundTruth, Representation, as_codes
 
 Generate = Callable[[Latent], Any]
 

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .information import discretize, mutual_information_gap, mutual_information_matrix
-from .protocols import Protocol, resolve_protocol
-from .sources import (
+from infogan.evaluation.disentanglement.information import discretize, mutual_information_gap, mutual_information_matrix
+from infogan.evaluation.disentanglement.protocols import Protocol, resolve_protocol
+from infogan.evaluation.disentanglement.sources import (
     GroundTruth,
     Representation,
     fixed_factor_groups,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from ..api import InfoGAN
+    from infogan.model import InfoGAN
 
 Representation = Callable[[Any], np.ndarray]
 
@@ -86,11 +86,11 @@ def dsprites_truth(packed: Any = None, cache_dir: str | Path | None = None) -> G
     `cache_dir`, else the user cache. Shape is discrete; scale, orientation and position are
     continuous, with the data set's values (orientation in radians, positions in [0, 1]).
     """
-    from ..data import dsprites
+    from infogan.data import dsprites
 
     if packed is None:
         if cache_dir is None:
-            from ..data import cache_dir as user_cache
+            from infogan.data import cache_dir as user_cache
 
             cache_dir = user_cache() / "dsprites"
         packed = dsprites.load_packed(Path(cache_dir))

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InfoGANError
-from .frechet import frechet_distance, frechet_from_moments, gaussian_fit
-from .network import FEATURE_DIM, FeatureClassifier, architecture_hash
-from .store import MissingClassifierError, classifier_path, load_feature_classifier, save_classifier
-from .train import LABELLED_DATASETS, labelled_split, train_feature_classifier
+from infogan.errors import InfoGANError
+from infogan.evaluation.quality.frechet import frechet_distance, frechet_from_moments, gaussian_fit
+from infogan.evaluation.quality.network import FEATURE_DIM, FeatureClassifier, architecture_hash
+from infogan.evaluation.quality.store import (
+    MissingClassifierError,
+    classifier_path,
+    load_feature_classifier,
+    save_classifier,
+)
+from infogan.evaluation.quality.train import LABELLED_DATASETS, labelled_split, train_feature_classifier
 
 
 def quality_score(

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import InfoGANError
+from infogan.errors import InfoGANError
 
 # Imaginary parts of sqrt(S_a S_b) above this fraction of its largest real entry are not rounding
 # error: the covariances are not positive semi-definite and the distance is undefined.

@@ -15,10 +15,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from ..data import cache_dir
-from ..errors import InfoGANError
-from ..fileio import write_bytes_atomically
-from .network import ARCHITECTURE_VERSION, FeatureClassifier, architecture_hash
+from infogan.data import cache_dir
+from infogan.errors import InfoGANError
+from infogan.evaluation.quality.network import ARCHITECTURE_VERSION, FeatureClassifier, architecture_hash
+from infogan.fileio import write_bytes_atomically
 
 FORMAT = "infogan-feature-classifier"
 METADATA_KEY = "infogan_feature_classifier"

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data import IDX_DATASETS, load_split, load_svhn
-from ..errors import InfoGANError
-from .network import ARCHITECTURE_VERSION, FEATURE_DIM, FeatureClassifier, architecture_hash
-from .store import classifier_path, save_classifier
+from infogan.data import IDX_DATASETS, load_split, load_svhn
+from infogan.errors import InfoGANError
+from infogan.evaluation.quality.network import ARCHITECTURE_VERSION, FEATURE_DIM, FeatureClassifier, architecture_hash
+from infogan.evaluation.quality.store import classifier_path, save_classifier
 
 LABELLED_DATASETS = (*IDX_DATASETS, "svhn")
 
