@@ -23,12 +23,12 @@ from torch import nn
 
 import infogan.checkpoint as ckpt
 from conftest import tiny_config
-from infogan.cli import _stop_on_signals
 from infogan.config import resolve_config
 from infogan.data.batches import InMemoryBatches
 from infogan.errors import InfoGANError
 from infogan.training.loop import NonFiniteError, Trainer
 from infogan.training.ranks import GlobalBatchNorm, World, reports_error, resume_notes
+from infogan.training.run import _stop_on_signals
 
 TIMEOUT = 240  # seconds a group of workers may take on a busy machine
 # The conv family at its smallest (0.6M weights per network, not the paper's 6.6M), on MNIST

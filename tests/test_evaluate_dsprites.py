@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 import infogan
-from infogan.cli import _evaluation_protocols, build_parser, main
+from infogan.cli import main
 from infogan.config import resolve_config
 from infogan.core.networks import build_networks
 from infogan.data import dsprites
 from infogan.evaluation.disentanglement import DISENTANGLEMENT_LIB, INFOGAN_CR, GroundTruth, evaluate_disentanglement
 from infogan.evaluation.disentanglement.cached import CachedRepresentation
 from infogan.evaluation.measures import code_factor_matching
+from infogan.evaluation.report import choose_protocols
 from infogan.model import InfoGAN
 
 SIZES = (3, 4, 5, 6)
@@ -220,9 +221,8 @@ def test_an_unknown_metric_is_refused(run, capsys):
 def test_disentanglement_flags_on_a_data_set_without_factors_are_refused():
     config = resolve_config("mnist")
     model = InfoGAN(config, *build_networks(config.model, config.latent), calibrate=False)
-    args = build_parser().parse_args(["evaluate", "RUN", "--protocol", "infogan_cr"])
     with pytest.raises(infogan.InfoGANError, match="only dSprites"):
-        _evaluation_protocols(args, model)
-    assert _evaluation_protocols(build_parser().parse_args(["evaluate", "RUN"]), model) == []
+        choose_protocols(model, "infogan_cr", None, ())
+    assert choose_protocols(model, None, None, ()) == []
     with pytest.raises(infogan.InfoGANError, match="no ground-truth factors"):
         infogan.evaluate_disentanglement_of(model, "infogan_cr")

@@ -18,12 +18,12 @@ import torch
 from PIL import Image
 from test_explore_support import tiny_runs, torch_threads
 
-from infogan import cli
 from infogan.cli import main
 from infogan.core.latent import LatentSpec
 from infogan.data.inputs import read_image
 from infogan.errors import InfoGANError
-from infogan.explore.labels import CodeLabel, code_labels, read_labels
+from infogan.evaluation.labels import CodeLabel, code_labels, read_labels
+from infogan.viz import traversal
 from infogan.viz.figures import Sweep, back_and_forth, traversal_frames
 
 pytest.importorskip("starlette", reason="the explorer's tests need the explore extra: pip install -e '.[dev]'")
@@ -296,7 +296,7 @@ def test_frames_sweep_each_code_back_and_forth():
 
 
 def test_traverse_writes_a_gif_with_one_panel_per_code(runs, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "load", lambda path, device: runs.model)  # the session's model, loaded once
+    monkeypatch.setattr("infogan.cli.images.load", lambda path, device: runs.model)  # the session's model, loaded once
     out = tmp_path / "sweep.gif"
     assert main(["traverse", str(runs.run), "--out", str(out), "--rows", "3", "--frame-ms", "80"]) == 0
     with Image.open(out) as gif:
@@ -315,7 +315,7 @@ def test_curves_and_traverse_use_the_labels_of_evaluation_json(runs, tmp_path, m
     assert main(["curves", str(runs.run), "--out", str(tmp_path / "c.png")]) == 0
     assert seen == {"c1": "c1 (digit)", "c2": "c2", "c3": "c3"}
     label = CodeLabel("c1", ("digit",), tuple("0123456789"[::-1]))
-    assert cli._sweep(runs.model, label, torch.zeros(10, 1, 2, 2), 10, (-2, 2)).captions[0] == "0 (9)"
+    assert traversal._sweep(runs.model, label, torch.zeros(10, 1, 2, 2), 10, (-2, 2)).captions[0] == "0 (9)"
 
 
 def test_curves_legends_name_the_codes(runs, tmp_path, monkeypatch):

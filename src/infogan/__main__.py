@@ -1,3 +1,5 @@
+"""`python -m infogan`: the command line."""
+
 import sys
 
 from infogan.cli import main

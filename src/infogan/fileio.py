@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+LEFTOVER_PATTERNS = (".*.part", ".tmp*")  # our atomic writes; safetensors' own temporary files
+
 
 @contextlib.contextmanager
 def atomic_write(target: str | Path) -> Iterator[Path]:
@@ -35,3 +37,12 @@ def atomic_write(target: str | Path) -> Iterator[Path]:
 def write_bytes_atomically(target: str | Path, payload: bytes) -> None:
     with atomic_write(target) as tmp:
         tmp.write_bytes(payload)
+
+
+def remove_leftovers(*folders: Path) -> None:
+    """Delete the temporary files of writes that a killed process never finished."""
+    for folder in folders:
+        for pattern in LEFTOVER_PATTERNS:
+            for leftover in folder.glob(pattern):
+                if leftover.is_file():
+                    leftover.unlink(missing_ok=True)

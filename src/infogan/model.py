@@ -14,9 +14,8 @@ from infogan.config import Config
 from infogan.core.latent import Latent
 from infogan.core.networks import QOutput, build_networks
 from infogan.errors import InfoGANError
-from infogan.fileio import write_bytes_atomically
+from infogan.fileio import remove_leftovers, write_bytes_atomically
 from infogan.runtime import resolve_device
-from infogan.training.run_directory import remove_leftovers
 from infogan.viz.figures import to_unit_range
 
 CALIBRATION_IMAGES = 2560  # generated images whose batch statistics D's batch norm is set to

@@ -158,7 +158,7 @@ def select_models(
 
     models: trained models (named by `names`, default run1, run2, ...) or Candidates. Returns a
     JSON-ready dict: selected (the most central run's name), ranking (rank, run, centrality;
-    most central first), runs, scores (M[i][j], the FactorVAE score of run i's Q on run j's
+    most central first), runs, scores (`M[i][j]`, the FactorVAE score of run i's Q on run j's
     generated data; None on the diagonal), similarity ((M + M^T) / 2), centrality per run, the
     protocol and its options, sizes, forward_passes (generator, q, total) and seconds.
     """

@@ -15,7 +15,7 @@ import torch
 from infogan.core.latent import Latent
 from infogan.data.inputs import read_image
 from infogan.errors import InfoGANError
-from infogan.explore.labels import RunLabels, read_labels
+from infogan.evaluation.labels import RunLabels, read_labels
 from infogan.model import InfoGAN, load
 from infogan.viz.figures import grid, png_bytes
 

@@ -1,6 +1,6 @@
-"""The training loop, handed its parts: the train state (state.py), the batches (data/), the step
-(training.py, or its CUDA graph), the run directory (rundir.py), what it shows (progress.py) and
-the ranks it trains with (distributed.py)."""
+"""The training loop, handed its parts: the train state (state.py), the batches (infogan.data),
+the step (step.py, or its CUDA graph in graph.py), the run directory (run_directory.py), what it
+shows (monitoring.py) and the ranks it trains with (ranks.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from infogan.training.augment import draw_transforms
 from infogan.training.graph import GraphedStep
 from infogan.training.monitoring import ProgressImages, StatsWindow
 from infogan.training.ranks import World, announce, mark_every_rank, resume_notes, synchronise_batch_norm
-from infogan.training.run_directory import RunDirectory, check_resumable
+from infogan.training.resume import check_resumable
+from infogan.training.run_directory import RunDirectory
 from infogan.training.state import NonFiniteError, TrainState, diverged_message
 from infogan.training.step import StepContext, stat_names, train_step
 
@@ -40,9 +41,11 @@ class Trainer:
     lock; without one it only trains (useful from Python and in tests). How it runs (device,
     bf16, compile, CUDA graphs, what to do on NaN) is `config.runtime`. The networks,
     optimisers and generators are `state` (also reachable as `generator`, `optimizers`, ...).
+    `progress`: "bar", "lines" (a line per log step, with a run directory), "none" or "auto"
+    (a bar when standard error is a terminal, lines otherwise).
 
-    With a `world` of several ranks (`distributed.World`, in a process group started by
-    `distributed.process_group`), every rank makes the same call with the same arguments: each
+    With a `world` of several ranks (`ranks.World`, in a process group started by
+    `ranks.process_group`), every rank makes the same call with the same arguments: each
     trains on its share of the global batch `optim.batch_size`, gradients are averaged, and
     rank 0 alone writes the run directory (the others read checkpoints from it on resume and
     rollback, so it must be on a file system they share). The world size is recorded in the
@@ -54,7 +57,7 @@ class Trainer:
         config: Config,
         images: torch.Tensor,
         run_dir: str | Path | RunDirectory | None = None,
-        progress: bool | None = None,
+        progress: bool | str | None = None,
         world: World | None = None,
     ) -> None:
         self.world = world = world or World()
@@ -75,7 +78,7 @@ class Trainer:
         run = run_dir if isinstance(run_dir, RunDirectory) or run_dir is None else RunDirectory(run_dir)
         self.shared_run = run  # every rank's view of the run directory: read, never written
         self.run = run if world.is_main else None  # the one that writes it
-        self.progress = (sys.stderr.isatty() if progress is None else progress) and world.is_main
+        self.progress, self.log_lines = _display(progress, world)
         self.state = TrainState.build(config, self.device, capturable=self.cuda_graphs)
         self._synchronise_batch_norm([self.generator, self.discriminator])
         if runtime.compile:  # in place, so state_dict keys (and checkpoints) stay those of the plain modules
@@ -321,7 +324,7 @@ class Trainer:
         summary = " ".join(f"{k}={v:.3f}" for k, v in record.items() if k not in ("step", "images_per_s"))
         if bar is not None:
             bar.set_postfix_str(summary, refresh=False)
-        elif self.run is not None:
+        elif self.log_lines and self.run is not None:
             print(f"step {self.step}/{self.config.optim.steps} {summary} img/s={record['images_per_s']}", flush=True)
 
     def _progress_bar(self, total: int):
@@ -334,6 +337,17 @@ class Trainer:
     def render(self, latent: Latent) -> torch.Tensor:
         """Images in [0, 1] for a latent batch, with G in eval mode (batch-norm running stats)."""
         return self.images.render(self.generator, latent)
+
+
+def _display(progress: bool | str | None, world: World) -> tuple[bool, bool]:
+    """(a progress bar, log lines) for a progress choice: "bar" (or True), "lines" (or False),
+    "none", or "auto" (or None: a bar when standard error is a terminal). Rank 0 alone shows."""
+    choice = progress if isinstance(progress, str) else {True: "bar", False: "lines", None: "auto"}.get(progress)
+    if choice not in ("auto", "bar", "lines", "none"):
+        raise InfoGANError(f"progress {progress!r} is not one of auto, bar, lines, none (or a function)")
+    if choice == "auto":
+        choice = "bar" if sys.stderr.isatty() else "lines"
+    return choice == "bar" and world.is_main, choice == "lines"
 
 
 def _compile_options(device: torch.device) -> dict | None:

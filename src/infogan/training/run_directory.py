@@ -8,8 +8,8 @@
     RUN_DIR/tensorboard/       the same metrics for TensorBoard (when installed)
     RUN_DIR/.lock              held by the process training there
 
-`RunDirectory` owns all of it: the lock, writing each file, checkpoint rotation, the clean-up
-of what a killed process leaves, and the checks before a resume.
+`RunDirectory` owns all of it: the lock, writing each file, checkpoint rotation and the clean-up
+of what a killed process leaves. Which config a run gets is `infogan.training.resume`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,10 @@ import numpy as np
 import torch
 
 import infogan.checkpoint as ckpt
-from infogan.config import Config, parse_override, resolve_config, save_config
+from infogan.config import Config, save_config
 from infogan.errors import InfoGANError
-from infogan.fileio import write_bytes_atomically
-from infogan.runtime import changes_breaking_identity
-
-# Keys that may change when a run is resumed; any other change is refused.
-RESUMABLE_CHANGES = ("optim.steps", "optim.lr_d", "optim.lr_g", "optim.lr_info", "contrastive.lr")
-LEFTOVER_PATTERNS = (".*.part", ".tmp*")  # our atomic writes; safetensors' own temporary files
+from infogan.fileio import remove_leftovers, write_bytes_atomically
+from infogan.version import __version__
 
 
 class RunDirectory:
@@ -185,15 +180,6 @@ class RunDirectory:
         return path
 
 
-def remove_leftovers(*folders: Path) -> None:
-    """Delete the temporary files of writes that a killed process never finished."""
-    for folder in folders:
-        for pattern in LEFTOVER_PATTERNS:
-            for leftover in folder.glob(pattern):
-                if leftover.is_file():
-                    leftover.unlink(missing_ok=True)
-
-
 def read_jsonl(path: Path) -> tuple[list[dict], bool]:
     """The records of a JSON-lines file and whether its last line was cut off (dropped).
 
@@ -223,51 +209,8 @@ def read_jsonl(path: Path) -> tuple[list[dict], bool]:
     return records, torn
 
 
-def check_resumable(saved: Config, requested: Config) -> list[str]:
-    """Refuse to resume when anything but the length of training, the learning rates, logging,
-    runtime or distributed settings (the world size among them) changed. Returns the changes
-    that are allowed, for the run's history."""
-    saved_data, requested_data = saved.to_dict(), requested.to_dict()
-    fixed_saved, fixed_requested = _without_changeable(saved_data), _without_changeable(requested_data)
-    if fixed_saved != fixed_requested:
-        raise InfoGANError(
-            "cannot resume: the config differs from the checkpoint's in "
-            + ", ".join(_changed_keys(fixed_saved, fixed_requested))
-            + ". Only "
-            + ", ".join(RESUMABLE_CHANGES)
-            + ", logging.*, runtime.* and distributed.* may change on resume; start a new run for the rest."
-        )
-    return _changed_keys(saved_data, requested_data)
-
-
-def breaks_bit_identity(saved: Config, requested: Config) -> list[str]:
-    return changes_breaking_identity(saved.runtime, requested.runtime)
-
-
-def _without_changeable(data: dict) -> dict:
-    data = json.loads(json.dumps(data))
-    for key in RESUMABLE_CHANGES:
-        section, name = key.split(".")
-        data[section].pop(name)
-    for section in ("logging", "runtime", "distributed"):
-        data.pop(section, None)
-    return data
-
-
-def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-            keys += _changed_keys(a[key], b[key], f"{prefix}{key}.")
-        elif a.get(key) != b.get(key):
-            keys.append(f"{prefix}{key} ({a.get(key)!r} -> {b.get(key)!r})")
-    return keys
-
-
 def versions() -> dict[str, str]:
     """The versions that decide what a run computes."""
-    from infogan import __version__
-
     return {
         "infogan": __version__,
         "torch": torch.__version__,
@@ -283,37 +226,3 @@ def _tensorboard_writer(folder: Path):
     except ImportError:
         return None
     return SummaryWriter(str(folder))
-
-
-def training_config(
-    run: RunDirectory | None,
-    resume: bool,
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    runtime: dict[str, Any] | None = None,
-) -> tuple[Config, ckpt.Snapshot | None]:
-    """The config a `train` command asks for, and the checkpoint it resumes from (or None).
-
-    A new run: the preset (default mnist unless a config file is given), the file, the
-    overrides, then the runtime settings. A resume: the run's saved config (or, with a preset
-    or file, that config checked against the run), the overrides, the saved runtime settings
-    and then those given now.
-    """
-    runtime = {f"runtime.{key}": value for key, value in (runtime or {}).items()}
-    if not resume:
-        if run is not None and run.has_run():
-            raise InfoGANError(f"{run.path} already holds a run; pass --resume to continue it or choose another --out")
-        config = resolve_config(preset or ("mnist" if config_file is None else None), config_file, overrides)
-        return config.replace(**runtime), None
-    snapshot, _ = run.latest_valid()
-    parsed = dict(parse_override(text) for text in overrides)
-    if preset or config_file:
-        config = resolve_config(preset, config_file, overrides)
-        saved_runtime = {f"runtime.{key}": value for key, value in snapshot.config.to_dict()["runtime"].items()}
-        config = config.replace(**saved_runtime, **{k: v for k, v in parsed.items() if k.startswith("runtime.")})
-    else:
-        config = snapshot.config.replace(**parsed)
-    config = config.replace(**runtime)
-    check_resumable(snapshot.config, config)
-    return config, snapshot

@@ -1,0 +1,1 @@
+"""Pictures: image grids, traversals, animations and training curves."""

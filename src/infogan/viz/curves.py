@@ -25,14 +25,14 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 def code_titles(run_dir: str | Path, config: Config) -> dict[str, str]:
     """Code names for the legends: "c1 (digit)" style when the run has an evaluation.json."""
-    from infogan.explore.labels import read_labels
+    from infogan.evaluation.labels import read_labels
 
     return read_labels(run_dir, config.latent, config.data.dataset).titles()
 
 
 def plot_curves(records: list[dict], config: Config, out: str | Path, titles: dict[str, str] | None = None) -> None:
     """Save a PNG of the curves (needs matplotlib: pip install 'infogan[plots]'). `titles` names
-    the codes in the legends, e.g. {"c1": "c1 (digit)"} from `infogan.explore.labels`."""
+    the codes in the legends, e.g. {"c1": "c1 (digit)"} from `infogan.evaluation.labels`."""
     try:
         import matplotlib
 

@@ -5,12 +5,12 @@ each code's information bound. `infogan curves`, `infogan traverse` and the expl
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from infogan.core.latent import LatentSpec
+from infogan.evaluation.report import read_report, report_path
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -83,24 +83,16 @@ class RunLabels:
         return {name: label.title for name, label in self.codes.items()}
 
 
-def evaluation_path(model_path: str | Path) -> Path:
-    """Where `infogan evaluate` writes for a run directory, export folder or .safetensors file."""
-    model_path = Path(model_path)
-    return model_path / "evaluation.json" if model_path.is_dir() else model_path.with_name("evaluation.json")
-
-
 def read_labels(model_path: str | Path, spec: LatentSpec, dataset: str, step: int | None = None) -> RunLabels:
     """The labels of a model's codes from the evaluation.json beside it; plain code names (and
     a note saying why) when there is none or it cannot be used. `step`, when given, is the
     model's step: an evaluation of another step is used, with a note saying so."""
-    path = evaluation_path(model_path)
+    path = report_path(model_path)
     plain = RunLabels({name: CodeLabel(name) for name in spec.code_names})
     if not path.is_file():
         return RunLabels(plain.codes, f"no {path.name} beside the model: run `infogan evaluate` to label the codes")
     try:
-        evaluation = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(evaluation, dict):
-            raise ValueError("it does not hold a JSON object")
+        evaluation = read_report(model_path)
         labels = code_labels(spec, dataset, evaluation)
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError) as exc:
         return RunLabels(plain.codes, f"{path} cannot be used ({exc}); run `infogan evaluate` again")

@@ -1,0 +1,53 @@
+"""What every command shares: argument types, the device and thread options, writing files
+and printing notes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from infogan.errors import InfoGANError
+from infogan.fileio import write_bytes_atomically
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more, got {value}")
+    return value
+
+
+def add_device_options(parser: argparse.ArgumentParser, device_default: str | None = "auto") -> None:
+    parser.add_argument("--device", default=device_default, help="auto (GPU when present), cpu or cuda[:N]")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: its own)")
+
+
+def note(line: str) -> None:
+    """A progress line, on standard error."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def write_bytes(path: Path, payload: bytes) -> None:
+    try:
+        write_bytes_atomically(path, payload)
+    except OSError as exc:
+        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))

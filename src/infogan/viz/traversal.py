@@ -1,0 +1,91 @@
+"""Traversal figures: each code varied along the columns, the others fixed (the paper's Fig. 2),
+as still panels, labelled rows or an animated GIF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from infogan.core.latent import code_rows_latents, traversal_latents
+from infogan.errors import InfoGANError
+from infogan.evaluation.labels import CodeLabel, RunLabels
+from infogan.model import InfoGAN
+from infogan.viz.figures import (
+    Sweep,
+    grid,
+    labelled_rows,
+    save_animation,
+    save_image_atomically,
+    save_pil_atomically,
+    stack_panels,
+    traversal_frames,
+)
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+
+
+def save_traversal(
+    model: InfoGAN,
+    out: str | Path,
+    *,
+    code: str | None = None,
+    value_range: tuple[float, float] = (-2.0, 2.0),
+    steps: int = 10,
+    rows: int = 10,
+    frame_ms: int = 150,
+    layout: Literal["panels", "rows"] = "panels",
+    seed: int = 0,
+    labels: RunLabels | None = None,
+) -> list[str]:
+    """Write a traversal of `code` (default: every code) to `out` and return the codes drawn.
+
+    "panels": one panel per code, `rows` random draws by `steps` values (categorical codes:
+    their values); a .gif sweeps each code back and forth. "rows" (PNG/JPEG): one row per code,
+    every row from the same draw, each titled by `labels` (default: plain code names; see
+    `infogan.evaluation.labels.read_labels` for the titles `infogan evaluate` makes possible).
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InfoGANError(f"--out {out} must end in .png, .jpg, .jpeg or .gif")
+    names = [code] if code else model.spec.code_names
+    if not names:
+        raise InfoGANError("this model has no latent codes to traverse")
+    labels = labels or RunLabels({name: CodeLabel(name) for name in model.spec.code_names})
+    if layout == "rows":
+        return _rows(model, out, code, value_range, steps, seed, labels)
+    sweeps = []
+    for name in names:
+        rng = torch.Generator().manual_seed(seed)
+        latent, columns = traversal_latents(model.spec, name, steps, rows, tuple(value_range), rng)
+        sweeps.append((name, model.generate_from(latent), columns))
+    if suffix == ".gif":
+        panels = [_sweep(model, labels.codes[n], images, c, value_range) for n, images, c in sweeps]
+        save_animation(traversal_frames(panels), out, frame_ms)
+    else:
+        save_image_atomically(stack_panels([grid(images, columns) for _, images, columns in sweeps]), out)
+    return names
+
+
+def _rows(model, out: Path, code, value_range, steps: int, seed: int, labels: RunLabels) -> list[str]:
+    """One row per code, every row from the same draw, titled by its label."""
+    if out.suffix.lower() == ".gif":
+        raise InfoGANError("--layout rows makes a still image; write a .png or .jpg")
+    rng = torch.Generator().manual_seed(seed)
+    rows = code_rows_latents(model.spec, steps, tuple(value_range), rng)
+    if code:
+        rows = [(name, latent) for name, latent in rows if name == code]
+    figure = labelled_rows([(labels.codes[name].title, model.generate_from(latent)) for name, latent in rows])
+    save_pil_atomically(figure, out)
+    return [name for name, _ in rows]
+
+
+def _sweep(model: InfoGAN, label: CodeLabel, images: torch.Tensor, columns: int, value_range) -> Sweep:
+    if model.spec.locate(label.name)[0] == "categorical":
+        captions = tuple(label.value_title(j) for j in range(columns))
+    else:
+        captions = tuple(f"{v:.2f}" for v in np.linspace(value_range[0], value_range[1], columns))
+    return Sweep(label.title, images, columns, captions)

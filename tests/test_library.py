@@ -1,0 +1,124 @@
+"""The library's one-call operations: infogan.train, infogan.evaluate_run, infogan.select."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import infogan
+import infogan.checkpoint as ckpt
+from infogan.errors import InfoGANError
+
+LEGACY_RUN = Path(__file__).parent / "data" / "run-v0.1-e306036"
+SMALL = [
+    "optim.batch_size=16", "logging.checkpoint_every=10", "logging.keep_checkpoints=1", "logging.image_every=1000",
+    "logging.log_every=5", "logging.tensorboard=false",
+]  # fmt: skip
+
+
+def _train(out, steps, images, runtime=None, **options):
+    return infogan.train("mnist", out=out, overrides=[*SMALL, f"optim.steps={steps}"], images=images,
+                         runtime=runtime or {"device": "cpu", "threads": 1}, progress="none", **options)  # fmt: skip
+
+
+def _networks(run_dir):
+    return ckpt.load_snapshot(ckpt.checkpoint_paths(run_dir)[-1]).networks
+
+
+def test_train_then_resume_from_python_equals_one_uninterrupted_run(train_slice, tmp_path):
+    first = _train(tmp_path / "split", 20, train_slice)
+    assert (first.completed, first.step, first.run_dir) == (True, 20, tmp_path / "split")
+    assert first.model.generate(4).shape == (4, 1, 28, 28)
+    second = _train(tmp_path / "split", 30, train_slice, resume=True)
+    assert (second.completed, second.step) == (True, 30)
+    straight = _train(tmp_path / "straight", 30, train_slice)
+    a, b = _networks(tmp_path / "split"), _networks(tmp_path / "straight")
+    for net in ("generator", "discriminator"):
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), f"{net}.{key}"
+    for name in ("config.yaml", "metrics.jsonl", "history.jsonl"):
+        assert (tmp_path / "split" / name).is_file()
+    history = (tmp_path / "split" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event"] for line in history] == ["start", "resume"]
+    assert straight.model.step == 30
+
+
+def test_resume_choices_auto_true_and_false(train_slice, tmp_path):
+    with pytest.raises(InfoGANError, match="no checkpoint|no valid checkpoint|holds no"):
+        _train(tmp_path / "run", 5, train_slice, resume=True)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    _train(tmp_path / "run", 5, train_slice, resume="auto")  # nothing there yet: a new run
+    with pytest.raises(InfoGANError, match="already holds a run; pass --resume"):
+        _train(tmp_path / "run", 5, train_slice, resume=False)
+    again = _train(tmp_path / "run", 8, train_slice)  # the default, auto: resumes
+    assert again.step == 8
+    with pytest.raises(InfoGANError, match="cannot resume: the config differs"):
+        infogan.train("mnist", out=tmp_path / "run", overrides=[*SMALL, "optim.steps=9", "loss.lambda_continuous=0.5"],
+                      images=train_slice, progress="none")  # fmt: skip
+    assert _train(tmp_path / "run", 9, train_slice).step == 9  # the refusal left the run unlocked
+
+
+def test_progress_function_is_called_every_step_and_none_prints_nothing(train_slice, tmp_path, capsys):
+    steps = []
+    infogan.train(infogan.resolve_config("mnist", None, SMALL), overrides=["optim.steps=4"], images=train_slice,
+                  progress=lambda trainer: steps.append(trainer.step))  # fmt: skip
+    assert steps == [1, 2, 3, 4]
+    _train(tmp_path / "quiet", 4, train_slice)
+    assert capsys.readouterr().out == ""
+
+
+def test_bad_arguments_are_clear_errors(train_slice, tmp_path):
+    with pytest.raises(InfoGANError, match="not a runtime setting"):
+        _train(tmp_path / "r", 2, train_slice, runtime={"devise": "cpu"})
+    with pytest.raises(InfoGANError, match="mnist-laptop"):
+        infogan.train("mnist-laptop", images=train_slice)
+    with pytest.raises(InfoGANError, match="progress 'loud'"):
+        infogan.train("mnist", overrides=["optim.steps=1"], images=train_slice, progress="loud")
+    with pytest.raises(InfoGANError, match="KEY=VALUE"):
+        infogan.train("mnist", overrides="optim.steps=1", images=train_slice)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_config_file_and_a_dry_run(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("optim:\n  steps: 7\n")
+    result = infogan.train(path, preset="fashion-mnist", dry_run=True)
+    assert (result.model, result.config.optim.steps, result.config.data.dataset) == (None, 7, "fashion-mnist")
+
+
+def test_evaluate_run_writes_the_report_beside_the_run(train_slice, data_dir, tmp_path):
+    run = _train(tmp_path / "run", 4, train_slice).run_dir
+    report = infogan.evaluate_run(run, samples=200, limit=300, quality_samples=0, data_dir=data_dir, device="cpu")
+    assert json.loads((run / "evaluation.json").read_text()) == report
+    assert report["images"] == 300 and set(report["clustering"]) == {"c1"}
+    assert report["quality"]["note"] == "skipped (--quality-samples 0)"
+    model_only = infogan.evaluate_run(infogan.load(run), samples=200, limit=100, quality_samples=0, data_dir=data_dir)
+    assert model_only["images"] == 100  # a model object: nothing written
+    assert json.loads((run / "evaluation.json").read_text())["images"] == 300
+
+
+def test_select_by_agreement_ranks_two_runs_and_writes_json(train_slice, data_dir, tmp_path):
+    runs = [_train(tmp_path / "run0", 4, train_slice).run_dir]
+    shutil.copytree(runs[0], tmp_path / "copy")
+    out = tmp_path / "select.json"
+    result = infogan.select([runs[0], tmp_path / "copy"], "agreement", images=200, data_dir=data_dir, out=out,
+                            device="cpu", log=lambda line: None)  # fmt: skip
+    assert json.loads(out.read_text()) == result
+    assert result["similarity"][0][1] == pytest.approx(1.0)  # a run agrees with its copy completely
+    with pytest.raises(InfoGANError, match="two or more runs"):
+        infogan.select([runs[0]])
+    with pytest.raises(InfoGANError, match="method 'vote'"):
+        infogan.select([runs[0], tmp_path / "copy"], "vote")
+
+
+def test_a_run_directory_written_before_the_library_layout_loads_and_resumes(tmp_path):
+    run = tmp_path / "old"
+    shutil.copytree(LEGACY_RUN, run)
+    model = infogan.load(run)
+    assert model.step == 4 and model.generate(2).shape == (2, 1, 64, 64)
+    images = torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8)
+    result = infogan.train(out=run, overrides=["optim.steps=6"], resume=True, images=images, progress="none")
+    assert (result.step, result.completed) == (6, True)
+    assert ckpt.load_snapshot(ckpt.checkpoint_paths(run)[-1]).step == 6
