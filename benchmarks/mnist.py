@@ -61,14 +61,9 @@ def _cpu_model() -> str:
 
 def run_seed(job: dict) -> dict:
     """Train one seed and return its accuracy curve and timings."""
-    if job["threads"]:
-        torch.set_num_threads(job["threads"])
-    infogan.reuse_freed_memory()
-    config = resolve_config(
-        job["preset"], None, [*job["overrides"], f"seed={job['seed']}", f"optim.steps={job['steps']}"]
-    )
-    train_images, _ = load_split(config.data.dataset, "train", job["data_dir"])
-    test_images, test_labels = load_split(config.data.dataset, "test", job["data_dir"])
+    dataset = resolve_config(job["preset"], None, job["overrides"]).data.dataset
+    train_images, _ = load_split(dataset, "train", job["data_dir"])
+    test_images, test_labels = load_split(dataset, "test", job["data_dir"])
     graphs = job.get("cuda_graphs")
     runtime = {
         "device": job["device"],
@@ -76,12 +71,14 @@ def run_seed(job: dict) -> dict:
         "compile": job.get("compile", False),
         "cuda_graphs": "auto" if graphs is None else ("on" if graphs else "off"),
     }
-    config = config.replace(**{f"runtime.{key}": value for key, value in runtime.items()})
-    trainer = infogan.Trainer(config, train_images, progress=False)
+    if job["threads"]:
+        runtime["threads"] = job["threads"]
+    overrides = [*job["overrides"], f"seed={job['seed']}", f"optim.steps={job['steps']}"]
     curve: list[dict] = []
     clock = {"train": 0.0, "last": time.perf_counter()}
 
     def evaluate_now(t: infogan.Trainer) -> None:
+        config = t.config
         if t.step % job["eval_every"] and t.step != config.optim.steps:
             return
         _sync(job["device"])
@@ -113,9 +110,10 @@ def run_seed(job: dict) -> dict:
         )
         clock["last"] = time.perf_counter()
 
-    trainer.fit(callbacks=[evaluate_now])
+    result = infogan.train(job["preset"], overrides=overrides, images=train_images, runtime=runtime,
+                           progress=evaluate_now)  # fmt: skip
     final = curve[-1]
-    code = config.latent.categorical_names[0]
+    code = result.config.latent.categorical_names[0]
     return {
         "seed": job["seed"],
         "final": final,
