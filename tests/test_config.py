@@ -161,9 +161,9 @@ def test_lambda_codes_give_one_weight_per_code_in_order():
         resolve_config("mnist", overrides=["loss.lambda_codes=abc"])
 
 
-def test_the_readme_lists_every_key_with_the_mnist_presets_values():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme.split("The `mnist` preset, with every key:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_the_configuration_page_lists_every_key_with_the_mnist_presets_values():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    block = page.split("The `mnist` preset, with every key:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     listed = yaml.safe_load(block)
     assert config_from_dict(listed) == resolve_config("mnist")
 
