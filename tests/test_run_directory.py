@@ -18,8 +18,9 @@ import infogan.checkpoint as ckpt
 from conftest import tiny_config
 from infogan.cli import main
 from infogan.errors import InfoGANError
+from infogan.fileio import read_jsonl
 from infogan.training.loop import NonFiniteError, Trainer
-from infogan.training.run_directory import RunDirectory, read_jsonl
+from infogan.training.run_directory import RunDirectory
 
 TINY = [
     "--set", "optim.batch_size=16", "--set", "logging.checkpoint_every=2", "--set", "logging.image_every=100",

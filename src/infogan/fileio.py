@@ -1,12 +1,16 @@
-"""Atomic file writes: a file appears complete under its name, or not at all."""
+"""Atomic file writes (a file appears complete under its name, or not at all), the clean-up of
+writes a killed process left, and reading JSON-lines logs."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from infogan.errors import InfoGANError
 
 LEFTOVER_PATTERNS = (".*.part", ".tmp*")  # our atomic writes; safetensors' own temporary files
 
@@ -46,3 +50,32 @@ def remove_leftovers(*folders: Path) -> None:
             for leftover in folder.glob(pattern):
                 if leftover.is_file():
                     leftover.unlink(missing_ok=True)
+
+
+def read_jsonl(path: Path) -> tuple[list[dict], bool]:
+    """The records of a JSON-lines file and whether its last line was cut off (dropped).
+
+    A damaged line anywhere else is an error naming its line number.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InfoGANError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = text.split("\n")
+    records, torn = [], False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: a write cut off
+                torn = True
+                break
+            raise InfoGANError(
+                f"{path} is damaged at line {number} ({exc.msg}); delete that line or restore the file"
+            ) from None
+        if not isinstance(record, dict):
+            raise InfoGANError(f"{path} is damaged at line {number} (not a JSON object); delete that line")
+        records.append(record)
+    return records, torn

@@ -13,10 +13,10 @@ import infogan.checkpoint as ckpt
 from infogan.config import Config
 from infogan.core.latent import Latent
 from infogan.core.networks import QOutput, build_networks
+from infogan.core.networks.heads import to_unit_range
 from infogan.errors import InfoGANError
 from infogan.fileio import remove_leftovers, write_bytes_atomically
 from infogan.runtime import resolve_device
-from infogan.viz.figures import to_unit_range
 
 CALIBRATION_IMAGES = 2560  # generated images whose batch statistics D's batch norm is set to
 

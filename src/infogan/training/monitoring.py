@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from infogan.core.latent import Latent, LatentSpec, traversal_latents
+from infogan.core.networks.heads import to_unit_range
 from infogan.training.ranks import World, mark_every_rank
 from infogan.training.state import NonFiniteError, diverged_message
-from infogan.viz.figures import save_grid, to_unit_range
+from infogan.viz.figures import save_grid
 
 FIXED_LATENT_SEED_OFFSET = 12345  # the progress images' latents: fixed per run, apart from training's
 

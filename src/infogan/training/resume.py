@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from infogan import checkpoint as ckpt
+import infogan.checkpoint as ckpt
 from infogan.config import Config, parse_override, preset_names, resolve_config
 from infogan.errors import InfoGANError
 from infogan.runtime import changes_breaking_identity

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from infogan import checkpoint as ckpt
+import infogan.checkpoint as ckpt
 from infogan.config import Config, parse_override
 from infogan.data import load_training_images
 from infogan.errors import InfoGANError

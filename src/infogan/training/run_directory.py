@@ -28,7 +28,7 @@ import torch
 import infogan.checkpoint as ckpt
 from infogan.config import Config, save_config
 from infogan.errors import InfoGANError
-from infogan.fileio import remove_leftovers, write_bytes_atomically
+from infogan.fileio import read_jsonl, remove_leftovers, write_bytes_atomically
 from infogan.version import __version__
 
 
@@ -178,35 +178,6 @@ class RunDirectory:
         for old in readable[:-keep]:
             old.unlink(missing_ok=True)
         return path
-
-
-def read_jsonl(path: Path) -> tuple[list[dict], bool]:
-    """The records of a JSON-lines file and whether its last line was cut off (dropped).
-
-    A damaged line anywhere else is an error naming its line number.
-    """
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InfoGANError(f"cannot read {path}: {exc.strerror or exc}") from None
-    lines = text.split("\n")
-    records, torn = [], False
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):  # no newline after it: a write cut off
-                torn = True
-                break
-            raise InfoGANError(
-                f"{path} is damaged at line {number} ({exc.msg}); delete that line or restore the file"
-            ) from None
-        if not isinstance(record, dict):
-            raise InfoGANError(f"{path} is damaged at line {number} (not a JSON object); delete that line")
-        records.append(record)
-    return records, torn
 
 
 def versions() -> dict[str, str]:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from infogan.config import Config
 from infogan.errors import InfoGANError
-from infogan.fileio import atomic_write
-from infogan.training.run_directory import read_jsonl
+from infogan.fileio import atomic_write, read_jsonl
 
 
 def read_metrics(path: str | Path) -> list[dict]:

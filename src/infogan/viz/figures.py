@@ -15,12 +15,6 @@ from infogan.errors import InfoGANError
 from infogan.fileio import atomic_write
 
 
-def to_unit_range(images: torch.Tensor, image_range: tuple[float, float]) -> torch.Tensor:
-    """Generator output in `image_range` mapped to [0, 1] for saving or returning."""
-    low, high = image_range
-    return ((images - low) / (high - low)).clamp(0, 1)
-
-
 def grid(images: torch.Tensor, columns: int, padding: int = 2) -> torch.Tensor:
     """One (C, H, W) image in [0, 1] laying `images` (N, C, h, w) out in rows of `columns`."""
     from torchvision.utils import make_grid  # imported here: torchvision adds a second to every command's start

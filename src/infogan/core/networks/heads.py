@@ -150,3 +150,9 @@ class ImageGenerator(nn.Module):
 
     def forward(self, latent_input: torch.Tensor) -> torch.Tensor:
         return self.activation(self.body(latent_input))
+
+
+def to_unit_range(images: torch.Tensor, image_range: tuple[float, float]) -> torch.Tensor:
+    """Generator output in `image_range` mapped to [0, 1] for saving or returning."""
+    low, high = image_range
+    return ((images - low) / (high - low)).clamp(0, 1)
