@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from infogan.config import config_from_dict
 from infogan.data import load_split
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,13 +85,3 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def tiny_config(**overrides):
-    """The MNIST preset shrunk to a few cheap steps."""
-    data = {
-        "optim": {"batch_size": 16, "steps": 4},
-        "logging": {"log_every": 2, "image_every": 2, "checkpoint_every": 2, "tensorboard": False},
-    }
-    config = config_from_dict(data)
-    return config.replace(**overrides) if overrides else config

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 import infogan.checkpoint as ckpt
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.errors import InfoGANError
 from infogan.training.loop import Trainer
 

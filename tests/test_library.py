@@ -11,7 +11,7 @@ import infogan
 import infogan.checkpoint as ckpt
 from infogan.errors import InfoGANError
 
-LEGACY_RUN = Path(__file__).parent / "data" / "run-v0.1-e306036"
+LEGACY_RUN = Path(__file__).parent / "fixtures" / "run-v0.1-e306036"
 SMALL = [
     "optim.batch_size=16", "logging.checkpoint_every=10", "logging.keep_checkpoints=1", "logging.image_every=1000",
     "logging.log_every=5", "logging.tensorboard=false",

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.training.loop import Trainer
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.config import Config, LossConfig
 from infogan.core.networks import build_networks
 from infogan.training.augment import (

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 import infogan.checkpoint as ckpt
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.config import resolve_config
 from infogan.data.batches import InMemoryBatches
 from infogan.errors import InfoGANError

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.core.losses import info_terms
 from infogan.core.networks import build_networks
 from infogan.data.batches import InMemoryBatches

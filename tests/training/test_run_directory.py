@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 import infogan
 import infogan.checkpoint as ckpt
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.cli import main
 from infogan.errors import InfoGANError
 from infogan.fileio import read_jsonl

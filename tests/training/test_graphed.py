@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.cli import main
 from infogan.config import resolve_config
 from infogan.core.losses import categorical_mi_bounds

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import infogan
 import infogan.checkpoint as ckpt
-from conftest import tiny_config
+from helpers import tiny_config
 from infogan.config import read_config_file
 from infogan.data import parse_idx
 from infogan.errors import InfoGANError

@@ -55,7 +55,7 @@ def test_continuous_bounds_follow_how_well_q_reads_the_code(train_slice, monkeyp
 
     import torch
 
-    from conftest import tiny_config
+    from helpers import tiny_config
     from infogan.core.networks import QOutput
     from infogan.evaluation.measures import information_bounds
     from infogan.model import InfoGAN

@@ -7,7 +7,7 @@ time from a slider's input to the new image is printed.
 Without Chromium and chromedriver (Debian: apt-get install chromium chromium-driver) the
 browser tests skip. Run as a script, this file takes the README's screenshot:
 
-    python tests/test_explore_browser.py RUN_DIR OUT.png [DIGIT.png]
+    python tests/explore/test_explore_browser.py RUN_DIR OUT.png [DIGIT.png]
 """
 
 from __future__ import annotations
