@@ -43,6 +43,14 @@ def write_bytes_atomically(target: str | Path, payload: bytes) -> None:
         tmp.write_bytes(payload)
 
 
+def write_output(path: str | Path, payload: bytes) -> None:
+    """`write_bytes_atomically` for a file a user asked for: a failure is an InfoGANError naming it."""
+    try:
+        write_bytes_atomically(path, payload)
+    except OSError as exc:
+        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def remove_leftovers(*folders: Path) -> None:
     """Delete the temporary files of writes that a killed process never finished."""
     for folder in folders:

@@ -7,8 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from infogan.errors import InfoGANError
-from infogan.fileio import write_bytes_atomically
+from infogan.fileio import write_output
 
 
 def positive_int(text: str) -> int:
@@ -42,12 +41,5 @@ def note(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def write_bytes(path: Path, payload: bytes) -> None:
-    try:
-        write_bytes_atomically(path, payload)
-    except OSError as exc:
-        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+    write_output(path, text.encode("utf-8"))

@@ -69,13 +69,14 @@ def metric_names(text: str) -> list[str]:
 
 def cmd_evaluate(args) -> int:
     model = load(args.model, args.device)
+    out = args.out or report_path(args.model)
     report = evaluate_run(
         model,
         split=args.split,
         samples=args.samples,
         limit=args.limit,
         seed=args.seed,
-        out=args.out or report_path(args.model),
+        out=out,
         quality_samples=args.quality_samples,
         data_dir=args.data_dir,
         protocol=args.protocol,
@@ -83,7 +84,6 @@ def cmd_evaluate(args) -> int:
         protocol_options=args.protocol_options,
         log=note,
     )
-    out = args.out or report_path(args.model)
     on_factors = report.get("labels") == "shape"
     if report["images"] == 0:
         print(f"{model.config.data.dataset}: no labels, so only the information bounds are measured")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from infogan.cli.common import add_device_options, write_bytes, write_text
+from infogan.cli.common import add_device_options, write_text
 from infogan.data.inputs import read_inputs
 from infogan.errors import InfoGANError
+from infogan.fileio import write_output
 from infogan.model import InfoGAN, load
 
 
@@ -39,7 +40,7 @@ def cmd_encode(args) -> int:
     if args.out.suffix == ".npy":
         buffer = io.BytesIO()
         np.save(buffer, table.astype(np.float32))
-        write_bytes(args.out, buffer.getvalue())
+        write_output(args.out, buffer.getvalue())
     else:
         text = io.StringIO()
         writer = csv.writer(text)

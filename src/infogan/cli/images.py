@@ -12,7 +12,7 @@ from infogan.errors import InfoGANError
 from infogan.evaluation.labels import read_labels
 from infogan.model import load
 from infogan.viz.figures import grid, save_image_atomically
-from infogan.viz.traversal import save_traversal
+from infogan.viz.traversal import SUFFIXES, save_traversal
 
 
 def add_commands(commands) -> None:
@@ -95,14 +95,11 @@ def _add_traverse(commands) -> None:
 
 
 def cmd_traverse(args) -> int:
-    if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif"):
+    if args.out.suffix.lower() not in SUFFIXES:  # before the model is loaded
         raise InfoGANError(f"--out {args.out} must end in .png, .jpg, .jpeg or .gif")
     model = load(args.model, args.device)
-    labelled = args.layout == "rows" or args.out.suffix.lower() == ".gif"
-    if labelled and not (args.layout == "rows" and args.out.suffix.lower() == ".gif"):
-        labels = read_labels(args.model, model.spec, model.config.data.dataset, model.step)
-    else:
-        labels = None
+    titled = (args.layout == "rows") != (args.out.suffix.lower() == ".gif")  # still rows and GIF panels are titled
+    labels = read_labels(args.model, model.spec, model.config.data.dataset, model.step) if titled else None
     names = save_traversal(
         model,
         args.out,

@@ -29,7 +29,7 @@ from infogan.evaluation.measures import (
     factor_gaps,
     factors_file,
 )
-from infogan.fileio import write_bytes_atomically
+from infogan.fileio import write_output
 from infogan.model import InfoGAN, load
 
 REPORT_NAME = "evaluation.json"
@@ -96,13 +96,13 @@ def evaluate_run(
     target = Path(out) if out is not None else None if isinstance(model, InfoGAN) else report_path(model)
     if factors is not None:
         if target is not None:
-            _write(factors_path(target), factors_file(loaded, codes, factors))
+            write_output(factors_path(target), factors_file(loaded, codes, factors))
         report["labels"] = "shape"  # the clustering's labels: dSprites' one categorical factor
         if disentanglement is None:  # protocol none: MIG of the clustering images' codes only
             disentanglement = factor_gaps(loaded, codes, factors, dsprites.FACTOR_NAMES)
         report["disentanglement"] = disentanglement
     if target is not None:
-        _write(target, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        write_output(target, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     return report
 
 
@@ -178,13 +178,6 @@ def quality_section(model: InfoGAN, samples: int, seed: int, data_dir: str | Pat
         return quality_score(model, samples, seed, data_dir)
     except InfoGANError as exc:  # no classifier cached (the message says how to train one), or a damaged one
         return {"score": None, "note": str(exc)}
-
-
-def _write(path: Path, payload: bytes) -> None:
-    try:
-        write_bytes_atomically(path, payload)
-    except OSError as exc:
-        raise InfoGANError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _to_stderr(line: str) -> None:

@@ -26,7 +26,7 @@ from infogan.evaluation.selection import (
     select_models,
     selection_cost,
 )
-from infogan.fileio import write_bytes_atomically
+from infogan.fileio import write_output
 from infogan.model import InfoGAN
 
 METHODS = ("centrality", "agreement")
@@ -71,10 +71,7 @@ def select(
             "passes")
         result = select_models(models, names, sizes, progress=log)
     if out is not None:
-        try:
-            write_bytes_atomically(Path(out), (json.dumps(result, indent=2) + "\n").encode("utf-8"))
-        except OSError as exc:
-            raise InfoGANError(f"cannot write {out}: {exc.strerror or exc}") from None
+        write_output(out, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
     return result
 
 

@@ -120,7 +120,7 @@ def _train_in(world, run, config, overrides, preset, resume, images, runtime, pr
         torch.set_num_threads(resolved.runtime.threads)
     images = world.on_every_rank(lambda: _training_images(resolved, images, run, world))
     reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.training.memory)
-    display = None if callable(progress) else progress
+    display = "none" if callable(progress) else progress  # a function replaces the display
     trainer = Trainer(resolved, images, run_dir=run, progress=display, world=world)
     if snapshot is not None:
         trainer.restore(snapshot)
