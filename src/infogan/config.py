@@ -28,8 +28,7 @@ from infogan.core.latent import LatentSpec
 from infogan.core.networks.config import ModelConfig
 from infogan.errors import InfoGANError, require, require_choice, short_repr
 from infogan.fileio import write_bytes_atomically
-from infogan.runtime import RuntimeConfig
-from infogan.training.ranks import DistributedConfig
+from infogan.runtime import DistributedConfig, RuntimeConfig
 
 ADVERSARIAL_LOSSES = ("nonsaturating", "least_squares")
 CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")

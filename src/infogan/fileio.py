@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +88,8 @@ def read_jsonl(path: Path) -> tuple[list[dict], bool]:
             raise InfoGANError(f"{path} is damaged at line {number} (not a JSON object); delete that line")
         records.append(record)
     return records, torn
+
+
+def to_stderr(line: str) -> None:
+    """Print one progress line to standard error at once (the default log of long operations)."""
+    print(line, file=sys.stderr, flush=True)

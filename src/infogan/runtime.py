@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from infogan.errors import InfoGANError
+from infogan.errors import InfoGANError, require
 
 PRECISIONS = ("fp32", "bf16")
 CUDA_GRAPH_MODES = ("auto", "on", "off")
@@ -119,3 +119,17 @@ def changes_breaking_identity(saved: RuntimeConfig, requested: RuntimeConfig) ->
         for key in BIT_IDENTITY_KEYS
         if getattr(saved, key) != getattr(requested, key)
     ]
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """The config's `distributed` section. sync_batchnorm: batch norm normalises with statistics
+    over the whole global batch, across ranks, instead of each rank's share (no effect on one
+    process). world_size: how many ranks trained the run, recorded by infogan from the launcher
+    (not a setting)."""
+
+    sync_batchnorm: bool = False
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.world_size >= 1, "distributed.world_size", "must be 1 or more")

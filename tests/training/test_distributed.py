@@ -147,7 +147,7 @@ def test_the_world_comes_from_torchruns_environment():
 
 
 def test_a_resume_on_another_world_size_says_what_changes():
-    from infogan.training.ranks import DistributedConfig
+    from infogan.runtime import DistributedConfig
 
     (note,) = resume_notes(DistributedConfig(world_size=1), DistributedConfig(world_size=2), 16)
     assert "resuming on 2 ranks a run that trained on 1 process" in note

@@ -13,7 +13,6 @@ module owns those paths: `infogan evaluate` writes through it and the explorer, 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from infogan.evaluation.measures import (
     factor_gaps,
     factors_file,
 )
-from infogan.fileio import write_output
+from infogan.fileio import to_stderr, write_output
 from infogan.model import InfoGAN, load
 
 REPORT_NAME = "evaluation.json"
@@ -87,7 +86,7 @@ def evaluate_run(
     "factor_vae_train=500"; `factors.npz` is written beside the report. `log` receives
     progress lines (default: standard error).
     """
-    log = log or _to_stderr
+    log = log or to_stderr
     loaded = model if isinstance(model, InfoGAN) else load(model, device)
     protocols = choose_protocols(loaded, protocol, metrics, protocol_options)
     report, factors, codes, disentanglement = _measure(loaded, split, samples, limit, seed, data_dir, protocols,
@@ -178,7 +177,3 @@ def quality_section(model: InfoGAN, samples: int, seed: int, data_dir: str | Pat
         return quality_score(model, samples, seed, data_dir)
     except InfoGANError as exc:  # no classifier cached (the message says how to train one), or a damaged one
         return {"score": None, "note": str(exc)}
-
-
-def _to_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

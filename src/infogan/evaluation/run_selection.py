@@ -7,7 +7,6 @@ they can be compared, feeds them the same inputs and writes the result.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -26,7 +25,7 @@ from infogan.evaluation.selection import (
     select_models,
     selection_cost,
 )
-from infogan.fileio import write_output
+from infogan.fileio import to_stderr, write_output
 from infogan.model import InfoGAN
 
 METHODS = ("centrality", "agreement")
@@ -54,7 +53,7 @@ def select(
     images (drawn with `seed`) to the values of a categorical `code` (default the first), for
     runs that cluster. `log` receives progress lines (default: standard error).
     """
-    log = log or _to_stderr
+    log = log or to_stderr
     if method not in METHODS:
         raise InfoGANError(f"method {method!r} is not one of {', '.join(METHODS)}")
     paths = [Path(run) for run in runs]
@@ -101,7 +100,3 @@ def _load_runs(paths: list[Path], device: str) -> list[InfoGAN]:
         [Candidate(str(p), s.config.latent, None, None, shape) for p, s, shape in zip(paths, snapshots, shapes)]
     )
     return [InfoGAN.from_snapshot(snapshot, device) for snapshot in snapshots]
-
-
-def _to_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

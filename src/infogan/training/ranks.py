@@ -49,25 +49,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from infogan.errors import InfoGANError, require
+from infogan.errors import InfoGANError
+from infogan.runtime import DistributedConfig
 
 T = TypeVar("T")
 RESTART_VARIABLE = "TORCHELASTIC_RESTART_COUNT"
 COLLECTIVE_TIMEOUT = timedelta(minutes=30)  # a rank that hangs this long fails the group
-
-
-@dataclass(frozen=True)
-class DistributedConfig:
-    """The config's `distributed` section. sync_batchnorm: batch norm normalises with statistics
-    over the whole global batch, across ranks, instead of each rank's share (no effect on one
-    process). world_size: how many ranks trained the run, recorded by infogan from the launcher
-    (not a setting)."""
-
-    sync_batchnorm: bool = False
-    world_size: int = 1
-
-    def __post_init__(self) -> None:
-        require(self.world_size >= 1, "distributed.world_size", "must be 1 or more")
 
 
 @dataclass(frozen=True)
