@@ -158,3 +158,33 @@ def test_fashion_mnist_loads_and_trains_with_its_preset(data_dir):
     trainer = Trainer(config, images[:256])
     trainer.fit()
     assert trainer.step == 2
+
+
+# -- issue 30: where data is read from ---------------------------------------------------------
+
+
+def test_wrong_shaped_idx_is_refused_from_its_header_before_its_body_is_inflated(tmp_path):
+    # issue 30 defect 12: a header of (20000000, 5, 5) given to a 28x28 model is refused from the
+    # header alone: its body (here 8 MB of zeros in a few KB of gzip) is never decompressed
+    import tracemalloc
+    import zlib
+
+    from infogan.data.inputs import read_inputs
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (20_000_000, 5, 5))
+    parts = [compressor.compress(header), *(compressor.compress(bytes(1024**2)) for _ in range(8))]
+    path = tmp_path / "odd-idx3-ubyte.gz"
+    path.write_bytes(b"".join(parts) + compressor.flush())
+    tracemalloc.start()
+    try:
+        with pytest.raises(InfoGANError) as info:
+            read_inputs([path], 1, 28)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert str(path) in message and "(20000000, 5, 5)" in message and "1x28x28" in message
+    assert peak < 1024**2  # the 8 MB body was never read
+    with pytest.raises(InfoGANError, match="this model takes 3x28x28"):  # an IDX file holds grey images
+        read_inputs([path], 3, 28)

@@ -128,16 +128,23 @@ def read_body(stream: BinaryIO, shape: tuple[int, ...], source: str, digest=None
 
 
 def read_idx_stream(
-    stream: BinaryIO, source: str, sha256: str | None = None, shape: tuple[int, ...] | None = None
+    stream: BinaryIO,
+    source: str,
+    sha256: str | None = None,
+    shape: tuple[int, ...] | None = None,
+    image_shape: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
-    """An array from a stream of uncompressed IDX bytes: header checked (against `shape` too when
-    given) before the body is read, the body bounded by the header and checked against `sha256`."""
+    """An array from a stream of uncompressed IDX bytes: header checked (against `shape` or
+    `image_shape` too when given) before the body is read, the body bounded by the header and
+    checked against `sha256`."""
     dtype, found, header = read_header(stream, source)
     if shape is not None and found != tuple(shape):
         raise InfoGANError(
             f"{source} has a header for data of shape {found}; the file it should be holds {tuple(shape)}. "
             "It is damaged or a different file: delete it and download it again"
         )
+    if image_shape is not None:
+        check_image_header(found, image_shape, source)
     digest = hashlib.sha256() if sha256 is not None else None
     if digest is not None:
         digest.update(header)
@@ -150,16 +157,34 @@ def read_idx_stream(
     return np.frombuffer(body, dtype=dtype).reshape(found)
 
 
+def check_image_header(found: tuple[int, ...], image_shape: tuple[int, int, int], source: str) -> None:
+    """Refuse a header whose images are not (channels, height, width): (N, H, W) holds grey
+    images, (N, C, H, W) images of C channels."""
+    channels, height, width = image_shape
+    fits = found[1:] == (channels, height, width) or (channels == 1 and found[1:] == (height, width))
+    if not fits:
+        raise InfoGANError(
+            f"{source} holds data of shape {found} (so says its header); this model takes "
+            f"{channels}x{height}x{width} images"
+        )
+
+
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """Parse uncompressed IDX bytes into an array, checking magic number and sizes."""
     return read_idx_stream(io.BytesIO(data), source)
 
 
-def read_idx(path: str | Path, sha256: str | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
+def read_idx(
+    path: str | Path,
+    sha256: str | None = None,
+    shape: tuple[int, ...] | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+) -> np.ndarray:
     """Read an IDX file; when `sha256` is given, the uncompressed bytes must match it, and for a
-    standard file (or when `shape` is given) the header must give its shape before the body is read."""
+    standard file (or when `shape` is given) the header must give its shape before the body is
+    read. With `image_shape` (channels, height, width) the header must hold such images."""
     path = Path(path)
     if shape is None:
         shape = known_shape(sha256)
     with open_uncompressed(path) as stream:
-        return read_idx_stream(stream, str(path), sha256, shape)
+        return read_idx_stream(stream, str(path), sha256, shape, image_shape)

@@ -35,12 +35,8 @@ def read_inputs(paths: list[str | Path], channels: int, size: int) -> tuple[torc
     for raw in paths:
         path = Path(raw)
         if is_idx(path):
-            images = read_idx(path)
-            if images.ndim != 3 or images.shape[1:] != (size, size) or channels != 1:
-                raise InfoGANError(
-                    f"{path} holds data of shape {images.shape}; this model takes {channels}x{size}x{size} images"
-                )
-            arrays.append(images[:, None])
+            images = read_idx(path, image_shape=(channels, size, size))  # shape checked before the body is read
+            arrays.append(images.reshape(len(images), channels, size, size))
             sources += [f"{path.name}[{i}]" for i in range(len(images))]
         else:
             arrays.append(read_image(path, channels, size)[None])
