@@ -188,3 +188,31 @@ def test_wrong_shaped_idx_is_refused_from_its_header_before_its_body_is_inflated
     assert peak < 1024**2  # the 8 MB body was never read
     with pytest.raises(InfoGANError, match="this model takes 3x28x28"):  # an IDX file holds grey images
         read_inputs([path], 3, 28)
+
+
+def test_the_other_data_sets_file_is_named_and_not_called_damaged(isolated, data_dir):
+    # issue 30 defect 17: --data-dir at Fashion-MNIST's folder for an MNIST run names the file
+    # for what it is, and does not advise deleting a valid file
+    with pytest.raises(InfoGANError) as info:
+        load_split("mnist", "test", data_dir / "fashion-mnist", download=False)
+    message = str(info.value)
+    assert str(data_dir / "fashion-mnist" / "t10k-images-idx3-ubyte.gz") in message
+    assert "is Fashion-MNIST's test images file, not MNIST's" in message
+    assert "--data-dir" in message and "--preset fashion-mnist" in message
+    assert "delete" not in message and "damaged" not in message
+    with pytest.raises(InfoGANError, match="is MNIST's test labels file, not Fashion-MNIST's"):
+        read_idx(data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz",
+                 sources.IDX_DATASETS["fashion-mnist"].sha256["t10k-labels-idx1-ubyte"])  # fmt: skip
+
+
+def test_a_data_dir_that_is_a_file_is_called_a_file(isolated, data_dir, monkeypatch):
+    # issue 30 defect 18: say plainly that the path is a file, and which folder to give instead
+    given = data_dir / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(InfoGANError) as info:
+        load_split("mnist", "test", given, download=False)
+    message = str(info.value)
+    assert message.startswith(f"--data-dir {given} is a file, not a folder; give the folder that holds it: ")
+    assert message.endswith(f"--data-dir {data_dir / 'mnist'}") and "Looked in" not in message
+    monkeypatch.setenv("INFOGAN_DATA_DIR", str(given))
+    with pytest.raises(InfoGANError, match=f"INFOGAN_DATA_DIR {given} is a file, not a folder"):
+        load_split("mnist", "test", download=False)

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from infogan.data.sources import known_shape
+from infogan.data.sources import known_file, known_shape, other_file_message
 from infogan.errors import InfoGANError
 
 _DTYPES = {0x08: np.uint8}
@@ -150,11 +150,20 @@ def read_idx_stream(
         digest.update(header)
     body = read_body(stream, found, source, digest)
     if digest is not None and digest.hexdigest() != sha256:
-        raise InfoGANError(
-            f"{source} has the wrong contents (SHA-256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}...); "
-            "it is damaged or a different file: delete it and download it again"
-        )
+        raise _wrong_contents(source, digest.hexdigest(), sha256)
     return np.frombuffer(body, dtype=dtype).reshape(found)
+
+
+def _wrong_contents(source: str, found: str, expected: str) -> InfoGANError:
+    """The error for a checksum that does not match: a valid file of another known data set is
+    named for what it is; anything else is damaged or a different file."""
+    have, want = known_file(found), known_file(expected)
+    if have is not None and want is not None:
+        return InfoGANError(other_file_message(source, have, want))
+    return InfoGANError(
+        f"{source} has the wrong contents (SHA-256 {found[:12]}..., expected {expected[:12]}...); "
+        "it is damaged or a different file: delete it and download it again"
+    )
 
 
 def check_image_header(found: tuple[int, ...], image_shape: tuple[int, int, int], source: str) -> None:

@@ -34,6 +34,12 @@ IDX_SHAPES = {
     "t10k-images-idx3-ubyte": (10000, 28, 28),
     "t10k-labels-idx1-ubyte": (10000,),
 }
+FILE_TITLES = {
+    "train-images-idx3-ubyte": "training images",
+    "train-labels-idx1-ubyte": "training labels",
+    "t10k-images-idx3-ubyte": "test images",
+    "t10k-labels-idx1-ubyte": "test labels",
+}
 DEBIAN_ROOT = Path("/usr/share/datasets")
 DOWNLOAD_SLACK = 1024**2  # bytes a download may exceed the uncompressed file it holds (gzip's overhead)
 
@@ -89,10 +95,42 @@ def known_shape(sha256: str | None) -> tuple[int, ...] | None:
     return None
 
 
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def known_file(sha256: str | None) -> tuple[str, str] | None:
+    """(data set name, file name) of a standard IDX file, found by its SHA-256."""
+    for dataset in IDX_DATASETS.values():
+        for filename, digest in dataset.sha256.items():
+            if digest == sha256:
+                return dataset.name, filename
+    return None
+
+
+def other_file_message(source: str, found: tuple[str, str], wanted: tuple[str, str]) -> str:
+    """What to say when `source` is a valid file of a known data set, but not the one wanted:
+    what it is, and where the wanted files should come from (never to delete it)."""
+    (have, have_file), (want, want_file) = found, wanted
+    have_title, want_title = DATASET_TITLES.get(have, have), DATASET_TITLES.get(want, want)
+    if have == want:
+        return (
+            f"{source} is {have_title}'s {FILE_TITLES[have_file]} file, not its {FILE_TITLES[want_file]} file; "
+            f"put {want_file} (plain or .gz) in its place"
+        )
+    return (
+        f"{source} is {have_title}'s {FILE_TITLES[have_file]} file, not {want_title}'s; point --data-dir (or "
+        f"INFOGAN_DATA_DIR) at the folder holding {want_title}'s files (directly or in {want}/), "
+        f"or train on {have_title} instead (--preset {have})"
+    )
+
+
 def cache_dir() -> Path:
     """The per-user cache where downloads go."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "infogan"
+
+
+GIVEN_ROOTS = {"--data-dir": "--data-dir ", "INFOGAN_DATA_DIR": "INFOGAN_DATA_DIR="}  # label: how to give it
 
 
 def labelled_roots(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
@@ -104,8 +142,13 @@ def labelled_roots(data_dir: str | Path | None = None) -> list[tuple[str, Path]]
 
 
 def search_roots(data_dir: str | Path | None = None) -> list[Path]:
-    """Data roots in lookup order."""
-    return [root for _, root in labelled_roots(data_dir)]
+    """Data roots in lookup order; a folder given by the user that is a file is refused."""
+    roots = labelled_roots(data_dir)
+    for label, root in roots:
+        if label in GIVEN_ROOTS and root.is_file():
+            hint = f"{GIVEN_ROOTS[label]}{root.parent}"
+            raise InfoGANError(f"{label} {root} is a file, not a folder; give the folder that holds it: {hint}")
+    return [root for _, root in roots]
 
 
 def find_file(name: str, filename: str, roots: Sequence[Path]) -> Path | None:
