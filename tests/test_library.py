@@ -122,3 +122,65 @@ def test_a_run_directory_written_before_the_library_layout_loads_and_resumes(tmp
     result = infogan.train(out=run, overrides=["optim.steps=6"], resume=True, images=images, progress="none")
     assert (result.step, result.completed) == (6, True)
     assert ckpt.load_snapshot(ckpt.checkpoint_paths(run)[-1]).step == 6
+
+
+def _offline(monkeypatch, tmp_path):
+    """No data but where a test points: no INFOGAN_DATA_DIR, an empty cache, no system folder,
+    and no download."""
+    from infogan.data import sources
+
+    def no_download(dataset, filename, *args):
+        raise InfoGANError(f"{filename} would have been downloaded")
+
+    monkeypatch.delenv("INFOGAN_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sources, "DEBIAN_ROOT", tmp_path / "debian")
+    monkeypatch.setattr(sources, "download_file", no_download)
+
+
+def test_the_folder_the_data_was_read_from_is_recorded_and_used_on_resume(data_dir, tmp_path, monkeypatch):
+    # issue 30 defect 14: a run started with INFOGAN_DATA_DIR records the folder the data was read
+    # from (and its files' checksums); a resume without the variable reads from it; a data_dir
+    # given to the resume still wins
+    from infogan.data import sources
+
+    _offline(monkeypatch, tmp_path)
+    monkeypatch.setenv("INFOGAN_DATA_DIR", str(data_dir))
+    run, folder = tmp_path / "run", (data_dir / "mnist").resolve()
+    train = lambda steps, **options: infogan.train(  # noqa: E731
+        "mnist", out=run, overrides=[*SMALL, f"optim.steps={steps}"], runtime={"device": "cpu", "threads": 1},
+        progress="none", **options)  # fmt: skip
+    train(2)
+    assert f"data_dir: {folder}\n" in (run / "config.yaml").read_text()
+    assert infogan.load(run).config.runtime.data_dir == str(folder)
+    record = json.loads((run / "data.json").read_text())
+    assert (record["dataset"], record["folder"], record["step"]) == ("mnist", str(folder), 0)
+    known = sources.IDX_DATASETS["mnist"].sha256
+    assert [(f["path"], f["uncompressed_sha256"]) for f in record["files"]] == [
+        (str(folder / f"{name}.gz"), known[name]) for name in sources.SPLIT_FILES["train"]
+    ]
+    assert record["files"][0]["bytes"] == (folder / "train-images-idx3-ubyte.gz").stat().st_size
+    monkeypatch.delenv("INFOGAN_DATA_DIR")
+    assert train(4).step == 4
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in sources.SPLIT_FILES["train"]:
+        (other / f"{name}.gz").symlink_to(folder / f"{name}.gz")
+    assert train(6, data_dir=other).step == 6
+    assert infogan.load(run).config.runtime.data_dir == str(other.resolve())
+    assert json.loads((run / "data.json").read_text())["folder"] == str(other.resolve())
+
+
+def test_evaluate_run_and_select_read_the_runs_data_folder(data_dir, tmp_path, monkeypatch):
+    # issue 30 defect 16, from Python: no data_dir given, the run's recorded folder is searched
+    run = infogan.train("mnist", out=tmp_path / "run", overrides=[*SMALL, "optim.steps=2"], data_dir=data_dir,
+                        runtime={"device": "cpu", "threads": 1}, progress="none").run_dir  # fmt: skip
+    shutil.copytree(run, tmp_path / "copy")
+    _offline(monkeypatch, tmp_path)
+    report = infogan.evaluate_run(run, samples=100, limit=100, quality_samples=0, device="cpu")
+    assert report["images"] == 100
+    assert infogan.evaluate_run(infogan.load(run), samples=100, limit=50, quality_samples=0)["images"] == 50
+    result = infogan.select([run, tmp_path / "copy"], "agreement", images=100, device="cpu", log=lambda line: None)
+    assert result["images"] == 100
+    with pytest.raises(InfoGANError, match="would have been downloaded"):  # one given wins over the run's
+        infogan.evaluate_run(run, samples=100, limit=100, quality_samples=0, data_dir=tmp_path / "nowhere")

@@ -284,3 +284,25 @@ def test_train_in_bf16_from_the_cli(tmp_path, data_dir):
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[-1]["step"] == 2 and all(isinstance(v, float) for k, v in lines[-1].items() if k != "step")
     assert infogan.load(out).generate(2).dtype == torch.float32
+
+
+def test_commands_after_training_read_the_runs_data_folder(run_dir, tmp_path, monkeypatch, capsys):
+    # issue 30 defect 16: evaluate and select on a run trained with --data-dir find its data
+    # without --data-dir (and without INFOGAN_DATA_DIR, a cache or a network); one given still wins
+    import shutil
+
+    monkeypatch.delenv("INFOGAN_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("infogan.data.sources.DEBIAN_ROOT", tmp_path / "debian")
+    monkeypatch.setattr("infogan.data.sources.IDX_DATASETS", _offline_datasets())
+    out = tmp_path / "evaluation.json"
+    evaluate = ["evaluate", str(run_dir), "--samples", "100", "--limit", "100", "--quality-samples", "0",
+                "--out", str(out), "--device", "cpu"]  # fmt: skip
+    assert main(evaluate) == 0
+    assert json.loads(out.read_text())["images"] == 100
+    shutil.copytree(run_dir, tmp_path / "copy")
+    select = ["select", str(run_dir), str(tmp_path / "copy"), "--method", "agreement", "--images", "100"]
+    assert main([*select, "--device", "cpu"]) == 0
+    assert "agreement: NMI between the runs' assignments of 100 unlabelled images" in capsys.readouterr().out
+    assert main([*evaluate, "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert f"--data-dir: {tmp_path / 'nowhere'}\n" in capsys.readouterr().err

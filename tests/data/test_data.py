@@ -216,3 +216,15 @@ def test_a_data_dir_that_is_a_file_is_called_a_file(isolated, data_dir, monkeypa
     monkeypatch.setenv("INFOGAN_DATA_DIR", str(given))
     with pytest.raises(InfoGANError, match=f"INFOGAN_DATA_DIR {given} is a file, not a folder"):
         load_split("mnist", "test", download=False)
+
+
+def test_a_runs_recorded_folder_is_searched_first_and_named_as_the_runs(isolated, data_dir):
+    folder = sources.data_folder(None, str(data_dir))  # what the commands that read a run pass
+    assert sources.locate("mnist", "test", folder, download=False)[0].parent == data_dir / "mnist"
+    assert sources.data_folder(isolated / "given", str(data_dir)) == isolated / "given"  # one given wins
+    gone = isolated / "gone"
+    with pytest.raises(InfoGANError) as info:
+        load_split("mnist", "test", sources.data_folder(None, str(gone)), download=False)
+    message = str(info.value)
+    assert f"{gone / 'mnist'}/ and {gone}/  (the run's data folder)" in message
+    assert f"--data-dir: not given\nthe run's data folder (recorded when it trained): {gone}\n" in message

@@ -34,7 +34,11 @@ def add_commands(commands) -> None:
         default=10000,
         help="generated images for the sample-quality score (needs `infogan quality-net train`; 0 skips it)",
     )
-    p.add_argument("--data-dir", type=Path)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder holding the data set files (default: the one the run read, then INFOGAN_DATA_DIR, ...)",
+    )
     p.add_argument(
         "--protocol",
         choices=PROTOCOL_CHOICES,

@@ -31,7 +31,11 @@ def add_commands(commands) -> None:
         default=10000,
         help="agreement: training images (drawn with --seed, no labels read) every run assigns (default 10000)",
     )
-    p.add_argument("--data-dir", type=Path, help="agreement: folder holding the data set files")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="agreement: folder holding the data set files (default: the one the runs read, then INFOGAN_DATA_DIR...)",
+    )
     p.add_argument(
         "--votes",
         type=positive_int,

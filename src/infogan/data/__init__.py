@@ -10,8 +10,9 @@ import torch
 from infogan.config import DataConfig, ModelConfig
 from infogan.data import dsprites
 from infogan.data.folder import load_image_folder
-from infogan.data.idx import parse_idx, read_idx
-from infogan.data.sources import IDX_DATASETS, cache_dir, download_file, locate, search_roots
+from infogan.data.idx import parse_idx, read_idx, uncompressed_sha256
+from infogan.data.sources import IDX_DATASETS, cache_dir, data_folder, download_file, find_file, locate, search_roots
+from infogan.data.svhn import FILES as SVHN_FILES
 from infogan.data.svhn import load_svhn
 from infogan.errors import InfoGANError
 
@@ -46,6 +47,28 @@ def load_training_images(data: DataConfig, model: ModelConfig, data_dir: str | P
         images, _ = load_split(data.dataset, "train", data_dir)
     check_images_fit(images, model, data.dataset)
     return images
+
+
+def training_files(data: DataConfig, data_dir: str | Path | None = None) -> dict | None:
+    """Where the training files of an IDX data set or SVHN are, looked up as they were read
+    (call it after reading them): {"dataset", "folder" (absolute: the one holding the images),
+    "files": [{"path", "bytes" (on disk), "uncompressed_sha256"}]}. None for other data sets."""
+    if data.dataset in IDX_DATASETS:
+        known = IDX_DATASETS[data.dataset].sha256
+        paths = list(locate(data.dataset, "train", data_dir, download=False))
+        digests = [known[path.name.removesuffix(".gz")] for path in paths]  # verified when read
+    elif data.dataset == "svhn":
+        path = find_file("svhn", SVHN_FILES["train"], search_roots(data_dir))
+        if path is None:
+            return None
+        paths, digests = [path], [uncompressed_sha256(path)]
+    else:
+        return None
+    files = [
+        {"path": str(path.parent.resolve() / path.name), "bytes": path.stat().st_size, "uncompressed_sha256": digest}
+        for path, digest in zip(paths, digests)
+    ]
+    return {"dataset": data.dataset, "folder": str(paths[0].parent.resolve()), "files": files}
 
 
 def load_evaluation_set(
@@ -98,6 +121,7 @@ __all__ = [
     "load_image_folder",
     "load_training_images",
     "cache_dir",
+    "data_folder",
     "download_file",
     "load_split",
     "load_svhn",
@@ -105,4 +129,5 @@ __all__ = [
     "parse_idx",
     "read_idx",
     "search_roots",
+    "training_files",
 ]

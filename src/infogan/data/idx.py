@@ -178,6 +178,15 @@ def check_image_header(found: tuple[int, ...], image_shape: tuple[int, int, int]
         )
 
 
+def uncompressed_sha256(path: Path) -> str:
+    """The SHA-256 of a file's uncompressed bytes (gunzipped as read when it is a gzip)."""
+    digest = hashlib.sha256()
+    with open_uncompressed(path) as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """Parse uncompressed IDX bytes into an array, checking magic number and sizes."""
     return read_idx_stream(io.BytesIO(data), source)

@@ -130,12 +130,27 @@ def cache_dir() -> Path:
     return Path(base) / "infogan"
 
 
-GIVEN_ROOTS = {"--data-dir": "--data-dir ", "INFOGAN_DATA_DIR": "INFOGAN_DATA_DIR="}  # label: how to give it
+RUN_FOLDER = "the run's data folder"
+GIVEN_ROOTS = {"--data-dir": "--data-dir ", "INFOGAN_DATA_DIR": "INFOGAN_DATA_DIR=", RUN_FOLDER: "--data-dir "}
+
+
+class RecordedFolder(str):
+    """A data folder recorded with a run (its config's runtime.data_dir): searched first, like
+    --data-dir, and named as the run's in messages."""
+
+
+def data_folder(data_dir: str | Path | None, recorded: str) -> str | Path | None:
+    """The folder to search first for a run's data: the one given (it wins), else the one the
+    run recorded (None when neither)."""
+    if data_dir:
+        return data_dir
+    return RecordedFolder(recorded) if recorded else None
 
 
 def labelled_roots(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
     """Data roots in lookup order, each with where it comes from."""
-    roots = [("--data-dir", Path(data_dir))] if data_dir else []
+    label = RUN_FOLDER if isinstance(data_dir, RecordedFolder) else "--data-dir"
+    roots = [(label, Path(data_dir))] if data_dir else []
     if os.environ.get("INFOGAN_DATA_DIR"):
         roots.append(("INFOGAN_DATA_DIR", Path(os.environ["INFOGAN_DATA_DIR"])))
     return [*roots, ("download cache", cache_dir()), ("system data sets", DEBIAN_ROOT)]
@@ -219,10 +234,12 @@ def missing_message(name: str, files: str, data_dir: str | Path | None = None) -
     to, and what to do."""
     where = "\n  ".join(f"{root / name}/ and {root}/  ({label})" for label, root in labelled_roots(data_dir))
     env = os.environ.get("INFOGAN_DATA_DIR")
+    recorded = isinstance(data_dir, RecordedFolder)
     return (
         f"{name}: {files} was not found. Looked in:\n  {where}\n"
-        f"--data-dir: {data_dir if data_dir else 'not given'}\n"
-        f"INFOGAN_DATA_DIR: {f'set to {env}' if env else 'not set'}\n"
+        f"--data-dir: {data_dir if data_dir and not recorded else 'not given'}\n"
+        + (f"{RUN_FOLDER} (recorded when it trained): {data_dir}\n" if recorded else "")
+        + f"INFOGAN_DATA_DIR: {f'set to {env}' if env else 'not set'}\n"
         f"Put the {name} files (plain or .gz) in one of these folders, or pass --data-dir or set "
         f"INFOGAN_DATA_DIR to a folder that holds them (directly or in {name}/).\n"
         f"With internet access they are downloaded into {cache_dir() / name}/ on first use."

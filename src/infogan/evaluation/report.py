@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infogan.config import parse_override
-from infogan.data import dsprites, has_labels, load_evaluation_set
+from infogan.data import data_folder, dsprites, has_labels, load_evaluation_set
 from infogan.errors import InfoGANError
 from infogan.evaluation.disentanglement import METRICS, PROTOCOLS, Protocol
 from infogan.evaluation.measures import (
@@ -80,7 +80,8 @@ def evaluate_run(
     unless `out` names a file), or an `InfoGAN` (then `out` is needed to write anything).
     Clustering of each categorical code is scored on the labelled `split` (test by default;
     the first `limit` images when given); information bounds on `samples` fresh samples; the
-    sample-quality score on `quality_samples` generated images (0 skips it). On dSprites the
+    sample-quality score on `quality_samples` generated images (0 skips it). The data is looked
+    for in `data_dir`, else in the folder the run recorded, then as usual. On dSprites the
     disentanglement metrics are scored under `protocol` ("both", "disentanglement_lib",
     "infogan_cr" or "none"), for `metrics` (default all), with `protocol_options` such as
     "factor_vae_train=500"; `factors.npz` is written beside the report. `log` receives
@@ -88,6 +89,7 @@ def evaluate_run(
     """
     log = log or to_stderr
     loaded = model if isinstance(model, InfoGAN) else load(model, device)
+    data_dir = data_folder(data_dir, loaded.config.runtime.data_dir)  # one given wins over the run's
     protocols = choose_protocols(loaded, protocol, metrics, protocol_options)
     report, factors, codes, disentanglement = _measure(loaded, split, samples, limit, seed, data_dir, protocols,
                                                        metrics, log)  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from infogan.checkpoint import load_model
-from infogan.data import load_training_images
+from infogan.data import data_folder, load_training_images
 from infogan.errors import InfoGANError
 from infogan.evaluation.selection import (
     Candidate,
@@ -51,7 +51,8 @@ def select(
     generated data (any codes), at `sizes` (default `SelectionSizes(seed=seed)`).
     "agreement": NMI between the runs' assignments of the same `images` unlabelled training
     images (drawn with `seed`) to the values of a categorical `code` (default the first), for
-    runs that cluster. `log` receives progress lines (default: standard error).
+    runs that cluster, read from `data_dir` (else the folder the runs recorded, then as usual).
+    `log` receives progress lines (default: standard error).
     """
     log = log or to_stderr
     if method not in METHODS:
@@ -83,12 +84,19 @@ def _by_agreement(paths, names, code, count, seed, data_dir, device, log) -> dic
                 f"{path} was trained on {snapshot.config.data.dataset} and {paths[0]} on {data.dataset}; "
                 "agreement compares runs of one data set"
             )
+    data_dir = data_folder(data_dir, _recorded_folder(snapshots))  # one given wins over the runs'
     images = load_training_images(data, snapshots[0].config.model, data_dir)
     rows = sample_rows(len(images), count, seed)
     images = images[rows] if isinstance(images, torch.Tensor) else images.gather(rows)  # dSprites: only these
     models = [InfoGAN.from_snapshot(snapshot, device) for snapshot in snapshots]
     log(f"agreement of {len(models)} runs on {len(images):,} {data.dataset} training images (no labels read)")
     return select_by_agreement(models, images, names, code)
+
+
+def _recorded_folder(snapshots) -> str:
+    """The data folder the runs recorded: the first that is still there (else the first recorded)."""
+    folders = [s.config.runtime.data_dir for s in snapshots if s.config.runtime.data_dir]
+    return next((folder for folder in folders if Path(folder).is_dir()), folders[0] if folders else "")
 
 
 def _load_runs(paths: list[Path], device: str) -> list[InfoGAN]:
