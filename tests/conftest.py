@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from infogan.data import load_split
 
@@ -25,6 +26,10 @@ def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
+    # Property tests that name no example count draw 100 each in the default suite, 2,000 under --runslow.
+    settings.register_profile("suite", max_examples=100)
+    settings.register_profile("thorough", max_examples=2000)
+    settings.load_profile("thorough" if config.getoption("--runslow") else "suite")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -95,7 +95,8 @@ def read_header(stream: BinaryIO, source: str) -> tuple[np.dtype, tuple[int, ...
         raise InfoGANError(f"{source} is truncated inside its header; download it again")
     shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
     size = math.prod(shape)  # exact (Python integers), so no overflow however large the dims
-    if size > MAX_IDX_BYTES:
+    extent = math.prod(d for d in shape if d)  # an empty array with absurd other sides is refused too
+    if max(size, extent) > MAX_IDX_BYTES:
         raise InfoGANError(
             f"{source} claims {'x'.join(map(str, shape))} = {size} bytes of data, more than the "
             f"{MAX_IDX_BYTES} this reader takes; it is damaged or not an IDX data set: download it again"
