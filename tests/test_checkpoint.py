@@ -1,11 +1,15 @@
+import json
 import pickle
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
+import infogan
 import infogan.checkpoint as ckpt
 from helpers import tiny_config
+from infogan.cli import main
 from infogan.errors import InfoGANError
 from infogan.training.loop import Trainer
 
@@ -83,3 +87,127 @@ def test_resume_refuses_a_changed_network(trained, train_slice):
     longer = Trainer(trained.config.replace(**{"optim.steps": 10}), train_slice)
     longer.restore(snap)
     assert longer.step == 4
+
+
+# -- a checkpoint is checked before anything is built from it ----------------------------------
+
+
+def _rewrite(source, target, edit_meta=None, edit_tensors=None):
+    with safe_open(str(source), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["infogan"])
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    if edit_meta:
+        edit_meta(meta)
+    if edit_tensors:
+        edit_tensors(tensors)
+    save_file(tensors, str(target), metadata={"infogan": json.dumps(meta)})
+
+
+def _never_build(monkeypatch):
+    def build(*args, **kwargs):
+        raise AssertionError("networks were built from a checkpoint that should have been refused")
+
+    monkeypatch.setattr("infogan.model.build_networks", build)
+    monkeypatch.setattr("infogan.training.state.build_networks", build)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "limit"),
+    [
+        ("latent.noise_dim", 10_000_000, 1024),
+        ("latent.categorical", [10, 100_000], 1000),
+        ("latent.categorical", [2] * 100, 32),
+        ("latent.continuous", 5000, 32),
+        ("optim.batch_size", 10**8, 8192),
+    ],
+)
+def test_a_config_may_not_ask_for_sizes_beyond_reason(key, value, limit):
+    with pytest.raises(InfoGANError, match=rf"{key}.*at most {limit}"):
+        tiny_config(**{key: value})
+
+
+def test_the_conv_width_is_bounded_too():
+    with pytest.raises(InfoGANError, match=r"model.width.*at most 256"):
+        tiny_config(**{"model.architecture": "conv", "model.image_size": 32, "model.width": 100_000})
+
+
+def test_a_checkpoint_asking_for_a_huge_network_is_refused_before_any_is_built(trained, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "huge.safetensors"
+    _rewrite(ckpt.latest_checkpoint(trained.run_dir), path, lambda m: m["config"]["latent"].update(noise_dim=10**7))
+    _never_build(monkeypatch)
+    assert main(["sample", str(path), "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "latent.noise_dim" in err and "at most 1024" in err and "Traceback" not in err
+
+
+def test_tensor_shapes_in_the_header_are_checked_against_the_config_before_building(trained, tmp_path, monkeypatch):
+    source = ckpt.latest_checkpoint(trained.run_dir)
+    with safe_open(str(source), framework="pt") as handle:
+        shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    first = next(key for key, shape in shapes.items() if key.startswith("net.generator.") and 74 in shape)
+    shape = shapes[first]
+    path = tmp_path / "edited.safetensors"
+    _rewrite(source, path, lambda m: m["config"]["latent"].update(noise_dim=100))  # 112 inputs, weights for 74
+    _never_build(monkeypatch)
+    implied = tuple(112 if size == 74 else size for size in shape)
+    with pytest.raises(InfoGANError) as info:
+        infogan.load(path)
+    message = str(info.value)
+    assert first in message and str(shape) in message and str(implied) in message
+
+
+# -- non-finite values are refused on load ---------------------------------------------------
+
+
+def _poison(key_start, value):
+    def edit(tensors):
+        key = next(k for k in tensors if k.startswith(key_start) and tensors[k].is_floating_point())
+        tensors[key] = torch.full_like(tensors[key], value)
+
+    return edit
+
+
+POISONS = [
+    ("net.generator.", float("nan")),
+    ("net.discriminator.", float("inf")),
+    ("optim.d.0.exp_avg", float("nan")),
+    ("optim.g.1.exp_avg_sq", -1.0),
+    ("optim.d.2.step", -3.0),
+]
+
+
+@pytest.fixture
+def two_checkpoints(train_slice, tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_config(), train_slice, run_dir=run).fit()
+    assert [p.name for p in ckpt.checkpoint_paths(run)] == ["step-0000002.safetensors", "step-0000004.safetensors"]
+    return run
+
+
+@pytest.mark.parametrize(("key_start", "value"), POISONS)
+def test_a_checkpoint_with_values_no_training_writes_is_refused_naming_the_newest_good_one(
+    two_checkpoints, key_start, value
+):
+    run = two_checkpoints
+    newest = ckpt.checkpoint_paths(run)[-1]
+    _rewrite(newest, newest, edit_tensors=_poison(key_start, value))
+    with pytest.raises(InfoGANError, match=key_start) as info:
+        ckpt.load_snapshot(newest)
+    assert "step-0000002.safetensors" in str(info.value)
+    with pytest.raises(InfoGANError, match=key_start):
+        infogan.load(run)  # the run's newest checkpoint is not skipped for an older one without a word
+
+
+def test_sample_and_resume_refuse_a_poisoned_checkpoint_and_say_when_none_is_good(
+    two_checkpoints, data_dir, tmp_path, capsys
+):
+    run = two_checkpoints
+    for path in ckpt.checkpoint_paths(run):
+        _rewrite(path, path, edit_tensors=_poison("net.generator.", float("nan")))
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 2
+    assert not (tmp_path / "s.png").exists()
+    argv = ["train", "--out", str(run), "--resume", "--device", "cpu", "--data-dir", str(data_dir), "--max-steps", "6"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("NaN or infinity in tensor net.generator.") == 2 and err.count("no other checkpoint") == 2
+    assert "last good checkpoint" not in err and "Traceback" not in err

@@ -7,6 +7,7 @@ the resolved config. An export holds the networks and the config only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -21,10 +22,16 @@ from torch import nn
 
 from infogan.config import Config, config_from_dict
 from infogan.errors import InfoGANError
-from infogan.fileio import write_bytes_atomically
+from infogan.fileio import write_bytes_atomically, write_error
 
 FORMAT = "infogan"
 VERSION = 1
+NON_NEGATIVE = ("exp_avg_sq", "max_exp_avg_sq", "step", "running_var", "num_batches_tracked")
+
+
+class NonFiniteCheckpointError(InfoGANError):
+    """A checkpoint holding values no training writes (NaN, infinity, a negative variance): refused,
+    never skipped for an older one without a word."""
 
 
 @dataclass
@@ -39,10 +46,20 @@ class Snapshot:
     rng: dict[str, torch.Tensor]
 
 
-def save_snapshot(path: str | Path, snapshot: Snapshot) -> None:
+def save_snapshot(path: str | Path, snapshot: Snapshot, then: str = "") -> None:
     """Write `snapshot` atomically: the bytes go to a temporary file of our own naming (see
-    `infogan.fileio`), flushed to disk, then renamed over `path`."""
+    `infogan.fileio`), flushed to disk, then renamed over `path`. A failure is an InfoGANError
+    (a full disk said as every writer says it), ending with `then`: what to do next."""
     path = Path(path)
+    payload = snapshot_bytes(snapshot, path)
+    try:
+        write_bytes_atomically(path, payload)
+    except OSError as exc:
+        raise write_error(exc, path, f"the {snapshot.kind}", needed=len(payload), then=then) from None
+
+
+def snapshot_bytes(snapshot: Snapshot, path: Path) -> bytes:
+    """The safetensors file of `snapshot` (to be written to `path`), in memory."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {
         "format": FORMAT,
@@ -60,14 +77,9 @@ def save_snapshot(path: str | Path, snapshot: Snapshot) -> None:
     for name, state in snapshot.rng.items():
         tensors[f"rng.{name}"] = state.cpu().contiguous()
     try:
-        payload = save(tensors, metadata={"infogan": json.dumps(meta)})
-        write_bytes_atomically(path, payload)
-    except (OSError, SafetensorError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise InfoGANError(
-            f"cannot write {path}: {reason}; free disk space or choose a writable folder "
-            "(the previous checkpoint is intact)"
-        ) from None
+        return save(tensors, metadata={"infogan": json.dumps(meta)})
+    except SafetensorError as exc:
+        raise InfoGANError(f"cannot write {path}: {exc}") from None
 
 
 def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -87,14 +99,16 @@ def load_snapshot(path: str | Path) -> Snapshot:
     path = Path(path)
     if not path.is_file():
         raise InfoGANError(f"checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            meta = _parse_meta((handle.metadata() or {}).get("infogan"), path)
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise InfoGANError(
-            f"{path} is not a readable safetensors file ({exc}); it is damaged or not a checkpoint"
-        ) from None
+    snapshot = _load(path)
+    problem = _impossible_values(snapshot)
+    if problem:
+        raise NonFiniteCheckpointError(f"{path} holds {problem}, which no training writes. {_finite_instead(path)}")
+    return snapshot
+
+
+def _load(path: Path) -> Snapshot:
+    """`load_snapshot` but for the check of the values."""
+    meta, tensors = _read(path)
     networks: dict[str, dict[str, torch.Tensor]] = {}
     optim_tensors: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
     rng: dict[str, torch.Tensor] = {}
@@ -118,6 +132,103 @@ def load_snapshot(path: str | Path) -> Snapshot:
         raise InfoGANError(f"{path} has damaged optimiser metadata; it cannot be resumed") from None
     _check_rng(rng, meta["kind"], path)
     return Snapshot(meta["kind"], meta["config"], meta["step"], networks, optimizers, rng)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The metadata and tensors of a file, its network tensors' shapes checked against its
+    config (from the header) before any tensor is read."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            meta = _parse_meta((handle.metadata() or {}).get("infogan"), path)
+            keys = list(handle.keys())  # noqa: SIM118 (safe_open is not a dict)
+            _check_shapes(path, meta["config"], {key: tuple(handle.get_slice(key).get_shape()) for key in keys})
+            return meta, {key: handle.get_tensor(key) for key in keys}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise InfoGANError(
+            f"{path} is not a readable safetensors file ({exc}); it is damaged or not a checkpoint"
+        ) from None
+
+
+def _check_shapes(path: Path, config: Config, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a file whose network tensors are not those of the networks its config describes."""
+    contrastive = any(key.startswith("net.contrastive.") for key in shapes)
+    found = {_plain_name(key): key for key in shapes if key.startswith("net.")}
+    for name, shape in expected_shapes(config, contrastive).items():
+        net = name.split(".")[1]
+        if name not in found:
+            raise InfoGANError(
+                f"{path}: the {net} weights do not fit the networks its config describes "
+                f"(no tensor {name} of shape {shape}); the file is damaged or its metadata was edited"
+            )
+        key = found[name]
+        if shapes[key] != shape:
+            raise InfoGANError(
+                f"{path}: the {net} weights do not fit the networks its config describes: tensor {key} has "
+                f"shape {shapes[key]} in the file, the config implies {shape}; the file is damaged or its "
+                "metadata was edited"
+            )
+
+
+def expected_shapes(config: Config, contrastive: bool = False) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor of the networks `config` describes, named as in a file, from
+    networks built on the meta device (nothing allocated). Spectral norm is left out (its set-up
+    is slow there): its weights go by their plain names, its vectors are checked on loading."""
+    from infogan.core.networks import build_contrastive, build_networks, has_contrastive  # core builds on config
+
+    model = dataclasses.replace(config.model, spectral_norm=False)
+    with torch.device("meta"):
+        generator, discriminator = build_networks(model, config.latent)
+        modules = {"generator": generator, "discriminator": discriminator}
+        if contrastive and has_contrastive(model.architecture):
+            modules["contrastive"] = build_contrastive(model, len(config.latent.code_names))
+    states = {net: module.state_dict() for net, module in modules.items()}
+    return {f"net.{net}.{key}": tuple(tensor.shape) for net, state in states.items() for key, tensor in state.items()}
+
+
+def _plain_name(key: str) -> str:
+    """A tensor's name without spectral norm's parametrisation: `x.parametrizations.weight.original` is `x.weight`."""
+    return key.replace(".parametrizations.", ".").removesuffix(".original")
+
+
+def _impossible_values(snapshot: Snapshot) -> str | None:
+    """What in a snapshot no training writes (the first found), or None: NaN or infinity in a
+    network or optimiser state, or a negative second moment, step count or batch-norm variance."""
+    values = [(f"net.{net}.{key}", value) for net, state in snapshot.networks.items() for key, value in state.items()]
+    for name, optimizer in snapshot.optimizers.items():
+        for index, entries in optimizer["state"].items():
+            values += [(f"optim.{name}.{index}.{key}", value) for key, value in entries.items()]
+    for name, value in values:
+        if isinstance(value, torch.Tensor):
+            finite = not value.is_floating_point() or bool(torch.isfinite(value).all())
+            negative = not value.is_complex() and bool((value < 0).any())
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            finite, negative = math.isfinite(value), value < 0
+        else:
+            continue
+        if not finite:
+            return f"NaN or infinity in tensor {name}"
+        if negative and name.rsplit(".", 1)[-1] in NON_NEGATIVE:
+            return f"negative values in tensor {name}"
+    return None
+
+
+def _finite_instead(path: Path) -> str:
+    """Which checkpoint of the same run to use instead of `path`: the newest that can be used."""
+    if path.parent.name != "checkpoints":
+        return "Use a checkpoint written before training diverged."
+    run_dir = path.parent.parent
+    for other in reversed(checkpoint_paths(run_dir)):
+        if other.name != path.name and _usable(other):
+            move = f", or move the newer ones out of {path.parent} to resume from it" if other.name < path.name else ""
+            return f"The newest checkpoint of {run_dir} with finite values is {other}: load that file{move}."
+    return f"There is no other checkpoint of {run_dir} with finite values: train again, with lower learning rates."
+
+
+def _usable(path: Path) -> bool:
+    try:
+        return _impossible_values(_load(path)) is None
+    except InfoGANError:
+        return False
 
 
 def is_readable(path: Path) -> bool:
@@ -217,6 +328,8 @@ def load_latest_valid(run_dir: str | Path) -> tuple[Snapshot, Path]:
     for path in reversed(paths):
         try:
             snapshot = load_snapshot(path)
+        except NonFiniteCheckpointError:
+            raise
         except InfoGANError as exc:
             problems.append(str(exc))
             print(f"warning: skipping {path.name}: {exc}", file=sys.stderr)

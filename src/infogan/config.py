@@ -35,6 +35,16 @@ CONTINUOUS_INFO_LOSSES = ("fixed_std", "learned_std", "squared_error")
 INFO_UPDATES = ("both", "generator_q", "joint")
 DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites", "folder")
 BAD_FILE_POLICIES = ("skip", "error")
+# The largest sizes a config may ask for: far above any model of the papers, low enough that no
+# config (a checkpoint's metadata included) can make the networks or a batch take gigabytes.
+SIZE_LIMITS = {
+    "latent.noise_dim": 1024,
+    "latent.categorical": 1000,  # values of one categorical code
+    "latent.codes": 32,  # categorical codes, and continuous ones
+    "model.width": 256,
+    "model.image_size": 1024,
+    "optim.batch_size": 8192,
+}
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,7 @@ class Config:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
+        self._check_sizes()
         self._check_contrastive()
         n_codes = len(self.latent.categorical) + self.latent.continuous
         require(
@@ -165,6 +176,25 @@ class Config:
             f"has {len(self.loss.lambda_codes)} values but the latent has {n_codes} codes; give one "
             "lambda per code (categorical codes first) or an empty list",
         )
+
+    def _check_sizes(self) -> None:
+        """Refuse sizes beyond SIZE_LIMITS, before anything is built from them."""
+        latent, limit = self.latent, SIZE_LIMITS
+        for key, value in (
+            ("latent.noise_dim", latent.noise_dim),
+            ("model.width", self.model.width),
+            ("model.image_size", self.model.image_size),
+            ("optim.batch_size", self.optim.batch_size),
+        ):
+            require(value <= limit[key], key, f"is {value}; it can be at most {limit[key]}")
+        widest = max(latent.categorical, default=0)
+        require(
+            widest <= limit["latent.categorical"],
+            "latent.categorical",
+            f"has a code with {widest} values; a code can have at most {limit['latent.categorical']}",
+        )
+        for key, count in (("latent.categorical", len(latent.categorical)), ("latent.continuous", latent.continuous)):
+            require(count <= limit["latent.codes"], key, f"asks for {count} codes; at most {limit['latent.codes']}")
 
     def _check_contrastive(self) -> None:
         from infogan.core.networks import ARCHITECTURES, has_contrastive

@@ -15,10 +15,11 @@ from infogan.core.latent import Latent
 from infogan.core.networks import QOutput, build_networks
 from infogan.core.networks.heads import to_unit_range
 from infogan.errors import InfoGANError
-from infogan.fileio import remove_leftovers, write_bytes_atomically
+from infogan.fileio import remove_leftovers, write_bytes_atomically, write_error
 from infogan.runtime import resolve_device
 
 CALIBRATION_IMAGES = 2560  # generated images whose batch statistics D's batch norm is set to
+EXPORT_FILES = ("model.safetensors", "config.json")
 
 
 class InfoGAN:
@@ -178,7 +179,7 @@ class InfoGAN:
         A folder that holds an export already is refused unless `overwrite`.
         """
         folder = Path(folder)
-        if not overwrite and any((folder / name).exists() for name in ("model.safetensors", "config.json")):
+        if not overwrite and any((folder / name).exists() for name in EXPORT_FILES):
             raise InfoGANError(f"{folder} holds an export already; choose another folder or overwrite it (--force)")
         snapshot = ckpt.Snapshot(
             kind="export",
@@ -188,14 +189,14 @@ class InfoGAN:
             optimizers={},
             rng={},
         )
+        text = json.dumps(self.config.to_dict(), indent=2) + "\n"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            remove_leftovers(folder)
+            remove_leftovers(folder, names=EXPORT_FILES)  # the folder may hold the user's files: only ours go
             ckpt.save_snapshot(folder / "model.safetensors", snapshot)
-            text = json.dumps(self.config.to_dict(), indent=2) + "\n"
             write_bytes_atomically(folder / "config.json", text.encode("utf-8"))
         except OSError as exc:
-            raise InfoGANError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
+            raise write_error(exc, exc.filename or folder, "the export") from None
         return folder
 
 

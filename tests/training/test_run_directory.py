@@ -18,7 +18,7 @@ import infogan.checkpoint as ckpt
 from helpers import tiny_config
 from infogan.cli import main
 from infogan.errors import InfoGANError
-from infogan.fileio import read_jsonl
+from infogan.fileio import TEMP_PREFIX, read_jsonl
 from infogan.training.loop import NonFiniteError, Trainer
 from infogan.training.run_directory import RunDirectory
 
@@ -85,15 +85,27 @@ def test_a_stale_lock_file_from_a_dead_process_does_not_block(run, data_dir, tmp
 
 def test_resume_removes_every_temporary_file_a_killed_write_leaves(run, tmp_path):
     leftovers = [
-        run / "checkpoints" / ".tmpA1b2C3",  # safetensors' own temporary file
-        run / "checkpoints" / ".step-0000006.safetensors.x1y2.part",
-        run / "images" / ".samples-0000006.png.abc.part",
-        run / ".config.yaml.q1w2.part",
+        run / "checkpoints" / f"{TEMP_PREFIX}step-0000006.safetensors.x1y2.part",
+        run / "images" / f"{TEMP_PREFIX}samples-0000006.png.abc.part",
+        run / f"{TEMP_PREFIX}config.yaml.q1w2.part",
+        run / f"{TEMP_PREFIX}metrics.jsonl.q1w2.part",
     ]
     for path in leftovers:
         path.write_bytes(b"\0" * 100)
     assert main(_train(run, "--resume", "--max-steps", "4")) == 0
     assert not any(path.exists() for path in leftovers)
+
+
+def test_training_keeps_the_users_own_files_in_its_folder(data_dir, tmp_path):
+    out = tmp_path / "proj"
+    out.mkdir()
+    users = [".tmprc", ".thesis.tex.part", ".tmp-notes.txt", ".video.mp4.part"]
+    for name in users:
+        (out / name).write_text(name)
+    other = out / f"{TEMP_PREFIX}evaluation.json.e5f6.part"  # another command writing there right now
+    other.write_text("in flight")
+    assert main(_train(out, "--max-steps", "2", "--data-dir", str(data_dir))) == 0
+    assert all((out / name).read_text() == name for name in users) and other.exists()
 
 
 def test_a_cut_off_last_metrics_line_is_dropped_on_resume(run, tmp_path, capsys):

@@ -31,6 +31,8 @@ from infogan.errors import InfoGANError
 from infogan.fileio import read_jsonl, remove_leftovers, write_bytes_atomically
 from infogan.version import __version__
 
+OWN_FILES = ("config.yaml", "metrics.jsonl", "history.jsonl")  # written at the top of the run directory
+
 
 class RunDirectory:
     """The files of one run, and the exclusive lock of the process that writes them."""
@@ -118,7 +120,9 @@ class RunDirectory:
         try:
             self.images.mkdir(parents=True, exist_ok=True)
             self.checkpoints.mkdir(exist_ok=True)
-            remove_leftovers(self.path, self.checkpoints, self.images)
+            remove_leftovers(self.path, names=OWN_FILES)  # the folder may hold the user's files: only ours go
+            remove_leftovers(self.checkpoints)
+            remove_leftovers(self.images)
             save_config(config, self.path / "config.yaml")
             self._cut_metrics(step)
             event = "resume" if step else "start"
