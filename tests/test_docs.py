@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import infogan.training.run
-from infogan.cli import main
+from infogan.cli import build_parser, main
 from infogan.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,3 +86,41 @@ def test_the_architecture_page_is_the_tree():
     assert (REPO / "docs" / "architecture.md").read_text(encoding="utf-8") == generated, (
         "docs/architecture.md is out of date: run python docs/architecture.py"
     )
+
+
+DOC_PAGES = ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
+COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:torchrun\s.*?-m\s+|python\s+-m\s+)?infogan\s+(?P<args>.*)$")
+
+
+def _every_command(page: str) -> list[str]:
+    """Every `infogan ...` command line of a page, in code blocks or indented (continuations joined)."""
+    text = (REPO / page).read_text(encoding="utf-8").replace("\\\n", " ")
+    found = []
+    for line in text.splitlines():
+        for part in line.strip().split("&&"):
+            match = COMMAND.match(part.strip())
+            if match:
+                found.append(match["args"])
+    return found
+
+
+@pytest.mark.parametrize("page", DOC_PAGES)
+def test_every_command_a_page_shows_is_one_the_cli_takes(page, capsys):
+    """Commands that are not run (training for hours, servers, torchrun) still parse: a renamed
+    flag or command fails here instead of in a reader's shell."""
+    parser = build_parser()
+    for args in _every_command(page):
+        try:
+            parser.parse_args(shlex.split(args, comments=True))
+        except SystemExit:
+            pytest.fail(f"{page}: `infogan {args}` is not a command the CLI takes:\n{capsys.readouterr().err}")
+
+
+def test_every_test_the_reliability_page_names_exists():
+    """docs/reliability.md is the list of faults tried; each test it names must be in the suite."""
+    text = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
+    sources = [path.read_text(encoding="utf-8") for path in (REPO / "tests").rglob("test_*.py")]
+    defined = {name for source in sources for name in re.findall(r"^(?:async )?def (test_\w+)", source, flags=re.M)}
+    named = set(re.findall(r"`(?:[\w/]+\.py::)?(test_\w+)\b(?!\.py)", text))
+    assert named, "the reliability page names no tests"
+    assert not named - defined, f"docs/reliability.md names tests that do not exist: {sorted(named - defined)}"
