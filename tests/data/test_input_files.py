@@ -4,6 +4,7 @@ must be refused with a clear InfoGANError, cheaply, before their contents are in
 import functools
 import gzip
 import http.server
+import io
 import struct
 import threading
 import time
@@ -12,10 +13,11 @@ import warnings
 import zlib
 
 import pytest
+import torch
 from PIL import Image
 
 from infogan.data import load_image_folder, parse_idx, read_idx, sources
-from infogan.data.folder import MAX_IMAGE_PIXELS
+from infogan.data.folder import pixel_limit
 from infogan.data.inputs import read_inputs
 from infogan.errors import InfoGANError
 
@@ -171,7 +173,7 @@ def _folder_with_a_bomb(root, side):
 )
 def test_decompression_bomb_in_an_image_folder_is_skipped_and_counted(tmp_path, capsys, side, size):
     bomb = _folder_with_a_bomb(tmp_path / "images", side)
-    assert bomb.stat().st_size < 100_000 and side * side > MAX_IMAGE_PIXELS
+    assert bomb.stat().st_size < 100_000 and side * side > pixel_limit(32)
     pillow_limit = Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no DecompressionBombWarning gets out either
@@ -202,3 +204,91 @@ def test_decompression_bomb_given_to_encode_names_the_file(tmp_path):
     assert str(bomb) in message and "too large" in message and "give a smaller image" in message
     images, names = read_inputs([good], 1, 28)
     assert images.shape == (1, 1, 28, 28) and names == [str(good)]
+
+
+# -- what any image reader must refuse: other formats, broken files, more pixels than a model uses --
+
+
+def broken_png() -> bytes:
+    """A tiny valid PNG whose pixel data is cut after half its IDAT chunk and followed by a chunk
+    of type 00 01 02 03: Pillow opens it, and raises SyntaxError("broken PNG file") on load."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 7).save(buffer, "PNG")
+    data = buffer.getvalue()
+    start = data.index(b"IDAT")
+    pixels = data[start + 4 : start + 4 + struct.unpack(">I", data[start - 4 : start])[0]]
+    head = data[: start - 4] + _png_chunk(b"IDAT", pixels[: len(pixels) // 2])
+    return head + _png_chunk(b"\x00\x01\x02\x03", b"") + _png_chunk(b"IEND", b"")
+
+
+def other_format(kind: str) -> bytes:
+    """A small image in a format Pillow knows but the readers here must not decode."""
+    if kind == "EPS":  # Pillow opens an EPS header without Ghostscript; loading it would run Ghostscript
+        return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n%%EOF\n"
+    buffer = io.BytesIO()
+    Image.new("L", (28, 28), 90).save(buffer, kind)
+    return buffer.getvalue()
+
+
+def test_a_broken_png_chunk_is_an_unreadable_file_everywhere(tmp_path, capsys):
+    bad = tmp_path / "images" / "broken.png"
+    bad.parent.mkdir()
+    bad.write_bytes(broken_png())
+    Image.new("L", (28, 28), 50).save(tmp_path / "images" / "good.png")
+    with pytest.raises(InfoGANError, match=f"cannot read {bad} as an image"):
+        read_inputs([bad], 1, 28)
+    assert load_image_folder(tmp_path / "images", 1, 32).shape == (1, 1, 32, 32)
+    assert "skipped 1 unreadable image file(s)" in capsys.readouterr().err
+    with pytest.raises(InfoGANError, match=r"broken\.png.*data\.on_bad_file: skip"):
+        load_image_folder(tmp_path / "images", 1, 32, on_bad_file="error")
+
+
+@pytest.mark.parametrize("kind", ["TIFF", "WEBP", "EPS", "BMP", "GIF"])
+def test_only_png_and_jpeg_are_decoded(tmp_path, capsys, kind):
+    named = tmp_path / f"x.{kind.lower()}"
+    named.write_bytes(other_format(kind))
+    with pytest.raises(InfoGANError) as info:
+        read_inputs([named], 1, 28)
+    assert str(named) in str(info.value) and "PNG, JPEG" in str(info.value)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "disguised.png").write_bytes(other_format(kind))  # the contents decide, not the name
+    Image.new("L", (28, 28), 50).save(folder / "good.png")
+    assert load_image_folder(folder, 1, 28).shape == (1, 1, 28, 28)
+    assert "skipped 1 unreadable" in capsys.readouterr().err
+    with pytest.raises(InfoGANError, match=r"disguised\.png.*PNG, JPEG"):
+        load_image_folder(folder, 1, 28, on_bad_file="error")
+
+
+def test_an_image_has_at_most_the_pixels_the_model_can_use(tmp_path, capsys):
+    assert pixel_limit(28) == pixel_limit(64) == 2048**2 and pixel_limit(128) == 4096**2
+    (tmp_path / "images").mkdir()
+    large = _png_bomb(tmp_path / "images" / "large.png", 3000)  # 9 MP: under Pillow's limit, over ours
+    Image.new("L", (2048, 2048), 200).save(tmp_path / "images" / "fits.png")
+    raised, peak, seconds = _peak_bytes(lambda: read_inputs([large], 1, 28))
+    assert raised is not None and str(large) in str(raised) and "too large (3000x3000 pixels)" in str(raised)
+    assert "at most 4194304 pixels (2048x2048)" in str(raised) and peak < 4 * MB and seconds < 1
+    assert load_image_folder(tmp_path / "images", 1, 28).shape == (1, 1, 28, 28)
+    assert "skipped 1 unreadable" in capsys.readouterr().err
+    assert read_inputs([large], 1, 128)[0].shape == (1, 1, 128, 128)  # a 128x128 model may take 4096x4096
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_size(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    photo, small = tmp_path / "photo.jpg", tmp_path / "small.jpg"
+    Image.new("RGB", (6000, 4000), (30, 120, 220)).save(photo, quality=90)  # 24 MP, over 2048x2048
+    Image.new("RGB", (64, 48), (30, 120, 220)).save(small, quality=90)
+    sizes = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(image, mode, size):
+        result = real_draft(image, mode, size)
+        sizes.append(image.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    images, _ = read_inputs([photo, small], 3, 32)
+    assert sizes == [(750, 500)]  # the photo decoded at 1/8; the small file as it is, pixel for pixel
+    colour = images.float().mean(dim=(2, 3))
+    assert images.shape == (2, 3, 32, 32) and (colour - torch.tensor([30.0, 120, 220])).abs().max() < 3

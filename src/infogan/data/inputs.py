@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import UnidentifiedImageError
 
-from infogan.data.folder import IMAGE_SUFFIXES, ImageTooLargeError, read_square_image
+from infogan.data.folder import IMAGE_SUFFIXES, ImageTooLargeError, UnreadableImageError, read_square_image
 from infogan.data.idx import read_idx
 from infogan.errors import InfoGANError
 
@@ -18,15 +17,16 @@ def is_idx(path: Path) -> bool:
 
 
 def read_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """One image file as uint8 (channels, size, size), prepared as for training."""
+    """One image file (PNG or JPEG) as uint8 (channels, size, size), prepared as for training; a
+    file in another format, damaged or over `pixel_limit(size)` pixels is an InfoGANError."""
     try:
         return read_square_image(path, channels, size)
     except FileNotFoundError:
         raise InfoGANError(f"image {path} does not exist") from None
     except ImageTooLargeError as exc:
         raise InfoGANError(f"{exc}; give a smaller image (resize it)") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InfoGANError(f"cannot read {path} as an image ({exc}); give PNG or JPEG files") from None
+    except UnreadableImageError as exc:
+        raise InfoGANError(str(exc)) from None
 
 
 def read_inputs(paths: list[str | Path], channels: int, size: int) -> tuple[torch.Tensor, list[str]]:
