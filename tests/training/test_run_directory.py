@@ -275,7 +275,7 @@ def test_resume_keeps_the_runtime_settings_and_data_folder_and_notes_changes(dat
     out = tmp_path / "bf16"
     assert main(_train(out, "--max-steps", "2", "--precision", "bf16", "--data-dir", str(data_dir))) == 0
     saved = ckpt.load_snapshot(ckpt.checkpoint_paths(out)[-1]).config.runtime
-    assert (saved.precision, saved.threads, saved.data_dir) == ("bf16", 1, str(data_dir.resolve()))
+    assert (saved.precision, saved.threads, saved.data_dir) == ("bf16", 1, str((data_dir / "mnist").resolve()))
     monkeypatch.delenv("INFOGAN_DATA_DIR", raising=False)  # the resume finds the data through the run
     resume = ["train", "--resume", "--out", str(out), "--max-steps", "4", "--progress", "lines"]
     assert main(resume) == 0
