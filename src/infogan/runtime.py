@@ -27,7 +27,8 @@ class RuntimeConfig:
     compile: torch.compile the networks. cuda_graphs: "auto" (on for a CUDA device unless
     compiling), "on" or "off". threads: CPU threads for PyTorch, 0 for its own default (the
     command line records the count it used). data_dir: folder searched first for the data set
-    files ("" for the usual search order). on_nonfinite: "stop" or "rollback".
+    files ("" for the usual search order); training records the folder it read them from, which a
+    resume and the commands that read the run search first. on_nonfinite: "stop" or "rollback".
     """
 
     device: str = "auto"
