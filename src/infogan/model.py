@@ -19,6 +19,7 @@ from infogan.fileio import remove_leftovers, write_bytes_atomically, write_error
 from infogan.runtime import resolve_device
 
 CALIBRATION_IMAGES = 2560  # generated images whose batch statistics D's batch norm is set to
+MAX_GENERATE_BYTES = 4 * 2**30  # the most one `generate` call returns (images and their latents, float32)
 EXPORT_FILES = ("model.safetensors", "config.json")
 
 
@@ -131,11 +132,25 @@ class InfoGAN:
         """`n` images; `codes` like {"c1": 7, "c2": 0.5} fixes codes, the rest are random.
 
         Randomness comes from `generator`, else from a generator seeded with `seed` (default 0),
-        so the same call gives the same images.
+        so the same call gives the same images. One call makes at most MAX_GENERATE_BYTES of
+        images (and their latents); generate more in batches.
         """
+        self._check_count(n)
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else seed)
         return self.generate_from(self.sample_latent(n, codes, generator))
+
+    def _check_count(self, n: int) -> None:
+        """Refuse a number of images whose tensors alone would take more than MAX_GENERATE_BYTES."""
+        model = self.config.model
+        shape = (model.image_channels, model.image_size, model.image_size)
+        size = n * (shape[0] * shape[1] * shape[2] + self.spec.input_dim) * 4
+        if size > MAX_GENERATE_BYTES:
+            most = MAX_GENERATE_BYTES // (size // n)
+            raise InfoGANError(
+                f"{n:,} images of {'x'.join(map(str, shape))} would take about {size / 1e9:.1f} GB of memory; one "
+                f"call makes at most {most:,} ({MAX_GENERATE_BYTES / 1e9:.1f} GB): generate fewer, in batches"
+            )
 
     # -- encode ----------------------------------------------------------------------------
 

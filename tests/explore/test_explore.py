@@ -127,6 +127,7 @@ def test_missing_damaged_or_stale_evaluations_leave_plain_names_and_say_why(tmp_
 def test_the_page_and_its_files_load_nothing_from_elsewhere(client):
     page = client.get("/")
     assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]  # no other page frames it
     for name in ("index.html", "explore.js", "explore.css"):
         text = client.get(f"/static/{name}").text
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
@@ -200,14 +201,32 @@ def test_an_uploaded_digit_gets_the_codes_q_predicts(client, runs, digit_png):
     assert np.array_equal(preview, np.asarray(Image.open(digit_png)))
 
 
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def bomb_png(width: int, height: int) -> bytes:
     """A PNG header claiming width x height pixels (a decompression bomb's header), no pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def broken_png() -> bytes:
+    """A tiny PNG cut after half its IDAT, then a chunk of type 00 01 02 03: Pillow opens it and
+    raises SyntaxError("broken PNG file") on load."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 7).save(buffer, "PNG")
+    data = buffer.getvalue()
+    start = data.index(b"IDAT")
+    pixels = data[start + 4 : start + 4 + struct.unpack(">I", data[start - 4 : start])[0]]
+    head = data[: start - 4] + chunk(b"IDAT", pixels[: len(pixels) // 2])
+    return head + chunk(b"\x00\x01\x02\x03", b"") + chunk(b"IEND", b"")
+
+
+def tiff() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (28, 28), 90).save(buffer, "TIFF")
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -218,8 +237,11 @@ def bomb_png(width: int, height: int) -> bytes:
         (bomb_png(100_000, 100_000), "bomb.png", 400, "'bomb.png' is too large (10000000000 pixels)"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "cut.png", 400, "cannot read 'cut.png' as an image"),
         (b"0" * (MAX_UPLOAD_BYTES + 1), "huge.png", 413, "the file is over 20 MB"),
+        (bomb_png(3000, 3000), "large.png", 400, "'large.png' is too large (3000x3000 pixels)"),
+        (broken_png(), "broken.png", 400, "cannot read 'broken.png' as an image: SyntaxError: broken PNG file"),
+        (tiff(), "x.png", 400, "cannot read 'x.png' as an image: it is not a PNG or JPEG file"),
     ],
-    ids=["not-an-image", "empty", "bomb", "cut-off", "huge"],
+    ids=["not-an-image", "empty", "bomb", "cut-off", "huge", "more-pixels-than-used", "broken-chunk", "tiff"],
 )
 def test_bad_uploads_get_a_message(client, body, name, status, message):
     response = client.post("/api/encode", content=body, headers={"x-filename": name})
@@ -233,6 +255,132 @@ def test_a_huge_upload_without_a_length_is_cut_off(client):
 
     response = client.post("/api/encode", content=chunks())
     assert response.status_code == 413 and "over 20 MB" in response.json()["error"]
+
+
+# -- who may ask: this page only, on this machine's names, a few encodes at a time ---------------
+
+ELSEWHERE = {
+    "another-port": {"origin": "http://127.0.0.1:9999"},
+    "another-host": {"origin": "http://evil.example"},
+    "opaque": {"origin": "null"},  # a sandboxed frame or a file:// page
+    "cross-site": {"sec-fetch-site": "cross-site"},
+    "same-site": {"sec-fetch-site": "same-site"},  # e.g. a page of 127.0.0.1 on another port
+    "cross-site-same-origin-header": {"origin": "http://127.0.0.1", "sec-fetch-site": "cross-site"},
+}
+HERE = {
+    "curl": {},
+    "same-origin": {"origin": "http://127.0.0.1", "sec-fetch-site": "same-origin"},
+    "typed-address": {"sec-fetch-site": "none"},
+    "origin-only": {"origin": "http://127.0.0.1"},
+}
+
+
+def count_work(monkeypatch) -> list[str]:
+    """The names of the explorer's computing functions as each is called."""
+    from infogan.explore import app as explore_app
+
+    calls: list[str] = []
+    for name in ("image_png", "traversal_png", "encode_upload"):
+        real = getattr(explore_app, name)
+        monkeypatch.setattr(explore_app, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    return calls
+
+
+def ask_everything(client, digit_png, headers) -> list:
+    png = digit_png.read_bytes()
+    return [
+        client.get("/api/image", params={"c1": 2}, headers=headers),
+        client.get("/api/traverse", params={"code": "c2", "steps": 32}, headers=headers),
+        client.post("/api/encode", content=png, headers={**headers, "x-filename": "digit.png"}),
+        client.get("/api/info", headers=headers),
+    ]
+
+
+@pytest.mark.parametrize("headers", ELSEWHERE.values(), ids=ELSEWHERE.keys())
+def test_requests_from_another_site_are_refused_before_any_work(client, monkeypatch, digit_png, headers):
+    calls = count_work(monkeypatch)
+    for response in ask_everything(client, digit_png, headers):
+        assert response.status_code == 403
+        assert "comes from a page of another web site" in response.json()["error"]
+    assert calls == []
+    assert client.get("/", headers=headers).status_code == 200  # a link to the page itself is fine
+
+
+@pytest.mark.parametrize("headers", HERE.values(), ids=HERE.keys())
+def test_the_explorers_own_page_and_tools_like_curl_are_served(client, monkeypatch, digit_png, headers):
+    calls = count_work(monkeypatch)
+    assert [response.status_code for response in ask_everything(client, digit_png, headers)] == [200] * 4
+    assert calls == ["image_png", "traversal_png", "encode_upload"]
+
+
+@pytest.mark.parametrize("bound", ["127.0.0.2", "::1", "localhost", "127.0.0.1"])
+def test_the_host_check_holds_on_every_loopback_address(explored, bound):
+    from infogan.explore.server import allowed_hosts, bind
+
+    sock = bind(bound, 0)
+    try:
+        hosts, port = allowed_hosts(sock, bound), sock.getsockname()[1]
+    finally:
+        sock.close()
+    literal = f"[{bound}]" if ":" in bound else bound
+    with TestClient(create_app(explored, hosts=hosts), base_url="http://127.0.0.1") as test_client:
+        for forged in ("evil.com", f"evil.com:{port}", "127.0.0.3", "[::2]", "example.localhost"):
+            assert test_client.get("/api/info", headers={"host": forged}).status_code == 400, forged
+        for host in (literal, f"{literal}:{port}", "localhost", f"localhost:{port}", "127.0.0.1", f"[::1]:{port}"):
+            assert test_client.get("/api/info", headers={"host": host}).status_code == 200, host
+
+
+@pytest.mark.parametrize(("bound", "shared"), [("127.0.0.2", False), ("::1", False), ("0.0.0.0", True)])
+def test_explore_says_other_machines_can_use_it_only_when_they_can(runs, monkeypatch, capsys, bound, shared):
+    from infogan.explore import server as explore_server
+
+    reuse_loaded(monkeypatch, runs)
+    served = []
+    monkeypatch.setattr(explore_server, "serve", lambda app, sock, host, announce: served.append(app))
+    assert main(["explore", str(runs.run), "--host", bound, "--port", "0"]) == 0
+    assert ("other machines" in capsys.readouterr().err) == shared
+    with TestClient(served[0], base_url="http://127.0.0.1") as test_client:
+        assert test_client.get("/api/info", headers={"host": "evil.com"}).status_code == (200 if shared else 400)
+
+
+def test_encodes_run_a_few_at_a_time_and_the_others_wait_or_get_503(explored, monkeypatch):
+    import threading
+    import time
+
+    from infogan.explore import app as explore_app
+
+    monkeypatch.setattr(explore_app, "MAX_ENCODES", 2)
+    monkeypatch.setattr(explore_app, "ENCODE_WAIT_S", 0.5)
+    running, release = threading.Semaphore(0), threading.Event()
+
+    def slow_encode(runs, payload, filename):
+        running.release()
+        release.wait(10)
+        return {"runs": [], "preview": filename}
+
+    monkeypatch.setattr(explore_app, "encode_upload", slow_encode)
+    answers = {}
+    with TestClient(create_app(explored), base_url="http://127.0.0.1") as test_client:
+
+        def post(name):
+            answers[name] = test_client.post("/api/encode", content=b"x", headers={"x-filename": name})
+
+        threads = [threading.Thread(target=post, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        assert running.acquire(timeout=10) and running.acquire(timeout=10)  # both slots taken
+        started = time.monotonic()
+        busy = test_client.post("/api/encode", content=b"x")
+        assert busy.status_code == 503 and "busy encoding 2 other images" in busy.json()["error"]
+        assert 0.4 < time.monotonic() - started < 5 and not running.acquire(timeout=0)  # it waited, did no work
+        monkeypatch.setattr(explore_app, "ENCODE_WAIT_S", 10)
+        threads.append(threading.Thread(target=post, args=("c",)))
+        threads[-1].start()
+        time.sleep(0.2)
+        release.set()  # a and b finish; c, waiting, gets its turn
+        for thread in threads:
+            thread.join(10)
+    assert {name: answer.status_code for name, answer in answers.items()} == {"a": 200, "b": 200, "c": 200}
 
 
 def reuse_loaded(monkeypatch, runs):

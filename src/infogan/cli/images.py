@@ -10,8 +10,9 @@ from infogan.cli.common import add_device_options, positive_int
 from infogan.config import parse_override
 from infogan.errors import InfoGANError
 from infogan.evaluation.labels import read_labels
+from infogan.fileio import check_output_folder
 from infogan.model import load
-from infogan.viz.figures import grid, save_image_atomically
+from infogan.viz.figures import check_grid_size, grid, save_image_atomically
 from infogan.viz.traversal import SUFFIXES, save_traversal
 
 
@@ -39,8 +40,10 @@ def _add_sample(commands) -> None:
 
 
 def cmd_sample(args) -> int:
-    model = load(args.model, args.device)
     codes = dict(parse_code(text) for text in args.code)
+    check_grid_size(args.count, "-n")  # before anything is loaded or generated
+    check_output_folder(args.out)
+    model = load(args.model, args.device)
     images = model.generate(args.count, codes, seed=args.seed)
     save_image_atomically(grid(images, args.columns), args.out)
     print(f"wrote {args.out}")
@@ -48,6 +51,10 @@ def cmd_sample(args) -> int:
 
 
 def parse_code(text: str) -> tuple[str, float]:
+    name, sep, _ = text.partition("=")
+    if not sep or not name.strip():  # not the config override's message: this is a code
+        missing = "a value" if name.strip() else "a code name and a value"
+        raise InfoGANError(f"--code {text}: give {missing}, like c1=3 or c2=0.5")
     name, value = parse_override(text)
     with contextlib.suppress(TypeError, ValueError):
         value = float(value) if isinstance(value, str) else value  # YAML reads nan, 1e-3 as text

@@ -14,6 +14,9 @@ import torch
 from infogan.errors import InfoGANError, require, require_choice
 
 PRIORS = ("uniform", "normal")
+# One rule for every front end (sample, traverse, the explorer, InfoGAN.generate):
+MAX_CODE = 10.0  # continuous codes are taken in [-MAX_CODE, MAX_CODE]: ten times the priors' U(-1, 1) or N(0, 1)
+MAX_STEPS = 32  # values of a continuous code in a traversal: columns beyond that are too narrow to see
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,11 @@ class LatentSpec:
             kind, index = self.locate(name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InfoGANError(f"code {name} must be a finite number; got {value!r}")
+            if kind == "continuous" and abs(value) > MAX_CODE:
+                raise InfoGANError(
+                    f"code {name} = {value:g} is out of range: continuous codes go from -{MAX_CODE:g} to "
+                    f"{MAX_CODE:g} (ten times the spread of their prior; the model has seen nothing further out)"
+                )
             if kind == "categorical":
                 k = self.categorical[index]
                 if int(value) != value or not 0 <= value < k:
@@ -148,6 +156,26 @@ def _draw(
     return torch.randn(shape, generator=generator, device=device)
 
 
+def check_sweep(value_range: tuple[float, float], steps: int) -> None:
+    """Refuse (InfoGANError) a traversal of a continuous code that no front end draws: a range
+    that is not two finite numbers with -MAX_CODE <= low < high <= MAX_CODE, or a number of
+    steps outside 2..MAX_STEPS. The CLI, `infogan.save_traversal` and the explorer share it."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS:
+        raise InfoGANError(
+            f"steps must be from 2 to {MAX_STEPS} (the values a traversal shows of a continuous code); got {steps}"
+        )
+    if len(value_range) != 2 or not all(math.isfinite(v) for v in value_range):
+        raise InfoGANError(f"the traversal range must be two finite numbers; got {tuple(value_range)}")
+    low, high = value_range
+    if not low < high:
+        raise InfoGANError(f"the traversal range needs low < high (a sweep goes up); got low {low:g}, high {high:g}")
+    if not -MAX_CODE <= low < high <= MAX_CODE:
+        raise InfoGANError(
+            f"the traversal range goes from -{MAX_CODE:g} to {MAX_CODE:g} (ten times the spread of the codes' "
+            f"prior; the model has seen nothing further out); got low {low:g}, high {high:g}"
+        )
+
+
 def traversal_latents(
     spec: LatentSpec,
     code: str,
@@ -164,8 +192,7 @@ def traversal_latents(
     first categorical code to r (so rows run over its values), otherwise rows are random draws.
     """
     kind, index = spec.locate(code)
-    if not all(math.isfinite(v) for v in value_range):
-        raise InfoGANError(f"the traversal range must be two finite numbers; got {value_range}")
+    check_sweep(value_range, columns)
     if kind == "categorical":
         columns = spec.categorical[index]
     elif spec.categorical:
@@ -194,8 +221,7 @@ def code_rows_latents(
     (a continuous one over `value_range` in `columns` steps, a categorical one over its values)
     and everything else keeps the draw's values: the rows of a one-figure traversal in which each
     row shows what one code does to the same image."""
-    if not all(math.isfinite(v) for v in value_range):
-        raise InfoGANError(f"the traversal range must be two finite numbers; got {value_range}")
+    check_sweep(value_range, columns)
     base = spec.sample(1, generator)
     rows = []
     for name in spec.code_names:

@@ -16,11 +16,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from infogan.core.latent import MAX_STEPS
 from infogan.errors import InfoGANError
 from infogan.explore.runs import (
     MAX_CODE,
     MAX_SEED,
-    MAX_STEPS,
     MAX_UPLOAD_BYTES,
     ExploredRun,
     code_layout,

@@ -12,16 +12,14 @@ from pathlib import Path
 
 import torch
 
-from infogan.core.latent import Latent
+from infogan.core.latent import MAX_CODE, Latent, check_sweep
 from infogan.data.inputs import read_image
 from infogan.errors import InfoGANError
 from infogan.evaluation.labels import RunLabels, read_labels
 from infogan.model import InfoGAN, load
 from infogan.viz.figures import grid, png_bytes
 
-MAX_CODE = 10.0  # continuous codes are taken in [-MAX_CODE, MAX_CODE]; the priors are U(-1, 1) or N(0, 1)
-MAX_SEED = 2**31 - 1
-MAX_STEPS = 32  # images in a traversal of a continuous code
+MAX_SEED = 2**31 - 1  # MAX_CODE and MAX_STEPS are the library's: one rule for every front end
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 QUERY_KEYS = ("run", "seed", "code", "steps", "low", "high")  # every other key of a query names a code
 
@@ -144,13 +142,8 @@ def parse_sweep(query: Mapping[str, str], model: InfoGAN) -> tuple[str, list[flo
     if kind == "categorical":
         return name, list(range(model.spec.categorical[index]))
     steps = _integer("steps", query.get("steps", "10"))
-    if not 2 <= steps <= MAX_STEPS:
-        raise InfoGANError(f"steps must be from 2 to {MAX_STEPS}; got {steps}")
     low, high = _number("low", query.get("low", "-2")), _number("high", query.get("high", "2"))
-    if not -MAX_CODE <= low < high <= MAX_CODE:
-        raise InfoGANError(
-            f"the sweep needs -{MAX_CODE:g} <= low < high <= {MAX_CODE:g}; got low {low:g}, high {high:g}"
-        )
+    check_sweep((low, high), steps)
     return name, torch.linspace(low, high, steps).tolist()
 
 

@@ -3,6 +3,7 @@ one listening (also with port 0, any free port)."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import sys
 from collections.abc import Callable
@@ -15,12 +16,31 @@ from infogan.errors import InfoGANError
 from infogan.explore.app import create_app
 from infogan.explore.runs import MAX_CODE, load_runs
 
-LOOPBACK = ("127.0.0.1", "localhost")
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
-def allowed_hosts(host: str) -> list[str]:
-    """Host names the server answers to: the loopback names when bound there, else any."""
-    return list(LOOPBACK) if host in LOOPBACK else ["*"]
+def is_loopback(address: str) -> bool:
+    """Whether `address` (an IP address as text) is one of this machine's own: 127.0.0.0/8, ::1."""
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(sock: socket.socket, host: str) -> list[str]:
+    """Host names the server answers to, with or without a port. Bound to a loopback address
+    (any of 127.0.0.0/8 or ::1, also through a name such as localhost): that address as given
+    and as bound, and the loopback names, so that a page of another name that resolves here
+    (DNS rebinding) is refused. Bound elsewhere (other machines reach it): any."""
+    bound = sock.getsockname()[0]
+    if not is_loopback(bound):
+        return ["*"]
+    return sorted({*LOCAL_NAMES, _literal(host), _literal(bound)})
+
+
+def _literal(host: str) -> str:
+    """A host as a Host header names it: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host.lower()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -74,9 +94,10 @@ def explore(
         for run in runs:
             if run.error or run.labels.note:
                 print(f"note: {run.name}: {run.error or run.labels.note}", file=sys.stderr)
-        if host not in LOOPBACK:
+        hosts = allowed_hosts(sock, host)
+        if hosts == ["*"]:
             print(f"note: listening on {host}: other machines that reach it can use the explorer", file=sys.stderr)
-        app = create_app(runs, (low, high), allowed_hosts(host))
+        app = create_app(runs, (low, high), hosts)
         names = " and ".join(run.name for run in runs)
         serve(app, sock, host, lambda url: print(f"exploring {names} at {url} (Ctrl-C to stop)", flush=True))
     finally:

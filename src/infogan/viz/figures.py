@@ -14,9 +14,22 @@ from PIL import Image, ImageDraw, ImageFont
 from infogan.errors import InfoGANError
 from infogan.fileio import atomic_write
 
+MAX_GRID_IMAGES = 4096  # a 64 x 64 grid: beyond that the images are too small to see on any screen
+
+
+def check_grid_size(count: int, name: str = "the number of images") -> None:
+    """Refuse (InfoGANError) a grid of more than MAX_GRID_IMAGES images, naming `name` (a flag)."""
+    if count > MAX_GRID_IMAGES:
+        raise InfoGANError(
+            f"{name} is {count:,}: a grid holds at most {MAX_GRID_IMAGES:,} images (64 x 64), already too "
+            "small to see one by one; make several grids (--seed) or generate them from Python"
+        )
+
 
 def grid(images: torch.Tensor, columns: int, padding: int = 2) -> torch.Tensor:
-    """One (C, H, W) image in [0, 1] laying `images` (N, C, h, w) out in rows of `columns`."""
+    """One (C, H, W) image in [0, 1] laying `images` (N, C, h, w) out in rows of `columns`
+    (at most MAX_GRID_IMAGES of them)."""
+    check_grid_size(len(images))
     from torchvision.utils import make_grid  # imported here: torchvision adds a second to every command's start
 
     return make_grid(images, nrow=columns, padding=padding, pad_value=1.0)

@@ -9,9 +9,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from infogan.core.latent import code_rows_latents, traversal_latents
+from infogan.core.latent import check_sweep, code_rows_latents, traversal_latents
 from infogan.errors import InfoGANError
 from infogan.evaluation.labels import CodeLabel, RunLabels
+from infogan.fileio import check_output_folder
 from infogan.model import InfoGAN
 from infogan.viz.figures import (
     Sweep,
@@ -25,6 +26,8 @@ from infogan.viz.figures import (
 )
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+MAX_ROWS = 64  # random draws of a panel: with MAX_STEPS columns, a grid of 2,048 images
+MAX_FRAME_MS = 60_000  # a GIF frame shown a minute; the format stores at most 655 s
 
 
 def save_traversal(
@@ -46,11 +49,16 @@ def save_traversal(
     their values); a .gif sweeps each code back and forth. "rows" (PNG/JPEG): one row per code,
     every row from the same draw, each titled by `labels` (default: plain code names; see
     `infogan.evaluation.labels.read_labels` for the titles `infogan evaluate` makes possible).
+    Everything is checked before an image is made: `value_range` and `steps` by the rule the
+    explorer uses (`infogan.core.latent.check_sweep`), `rows` up to MAX_ROWS, `frame_ms` up to
+    MAX_FRAME_MS, and the folder of `out` must exist.
     """
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise InfoGANError(f"--out {out} must end in .png, .jpg, .jpeg or .gif")
+    _check_sizes(value_range, steps, rows, frame_ms)
+    check_output_folder(out)
     names = [code] if code else model.spec.code_names
     if not names:
         raise InfoGANError("this model has no latent codes to traverse")
@@ -68,6 +76,14 @@ def save_traversal(
     else:
         save_image_atomically(stack_panels([grid(images, columns) for _, images, columns in sweeps]), out)
     return names
+
+
+def _check_sizes(value_range, steps: int, rows: int, frame_ms: int) -> None:
+    check_sweep(tuple(value_range), steps)
+    for name, value, most in (("rows", rows, MAX_ROWS), ("frame_ms (--frame-ms)", frame_ms, MAX_FRAME_MS)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            got = f"{value:,}" if isinstance(value, int) else repr(value)
+            raise InfoGANError(f"{name} must be a whole number from 1 to {most:,}; got {got}")
 
 
 def _rows(model, out: Path, code, value_range, steps: int, seed: int, labels: RunLabels) -> list[str]:
