@@ -22,7 +22,7 @@ import infogan.checkpoint as ckpt
 from infogan.config import Config, parse_override
 from infogan.data import data_folder, load_training_images, training_files
 from infogan.errors import InfoGANError
-from infogan.fileio import write_bytes_atomically
+from infogan.fileio import write_bytes_atomically, write_error
 from infogan.model import InfoGAN
 from infogan.training.loop import Trainer
 from infogan.training.memory import reuse_freed_memory
@@ -121,11 +121,10 @@ def _train_in(world, run, config, overrides, preset, resume, images, runtime, pr
     if resolved.runtime.threads:
         torch.set_num_threads(resolved.runtime.threads)
     data_dir = data_folder(runtime.get("data_dir"), resolved.runtime.data_dir)  # one given wins over the run's
-    images, source = world.on_every_rank(lambda: _training_images(resolved, images, run, world, data_dir))
-    if source is not None:  # the folder the data was read from, for a resume and the commands that read the run
-        resolved = resolved.replace(**{"runtime.data_dir": source["folder"]})
-        if run is not None and world.is_main:
-            _record_data(run, {**source, "step": 0 if snapshot is None else snapshot.step})
+    step = 0 if snapshot is None else snapshot.step
+    images, folder = world.on_every_rank(lambda: _training_images(resolved, images, run, world, data_dir, step))
+    if folder is not None:  # the folder the data was read from, for a resume and the commands that read the run
+        resolved = resolved.replace(**{"runtime.data_dir": folder})
     reuse_freed_memory()  # no fresh pages from the kernel every step (see infogan.training.memory)
     display = "none" if callable(progress) else progress  # a function replaces the display
     trainer = Trainer(resolved, images, run_dir=run, progress=display, world=world)
@@ -138,11 +137,12 @@ def _train_in(world, run, config, overrides, preset, resume, images, runtime, pr
     return TrainResult(model, trainer.config, None if run is None else run.path, trainer.step, completed)
 
 
-def _training_images(config: Config, images, run: RunDirectory | None, world: World, data_dir):
+def _training_images(config: Config, images, run: RunDirectory | None, world: World, data_dir, step: int):
     """Every rank's copy of the training images (read unless given, searching `data_dir` first),
-    and where they were read from (`infogan.data.training_files`; None when given or not read
-    from a data folder). Rank 0 also takes a new run's lock, once the config and the data are
-    known to be good (so a mistake leaves no folder behind). A folder that holds a run is refused."""
+    and the folder they were read from (None when given or not read from a data folder). Rank 0
+    also takes a new run's lock, once the config and the data are known to be good (so a mistake
+    leaves no folder behind), and records where the data came from. A folder that holds a run is
+    refused."""
     source = None
     if images is None:
         images = load_training_images(config.data, config.model, data_dir)
@@ -151,17 +151,20 @@ def _training_images(config: Config, images, run: RunDirectory | None, world: Wo
         run.lock()
         if run.has_run():
             raise InfoGANError(f"{run.path} already holds a run; pass --resume to continue it or choose another --out")
-    return images, source
+    if run is not None and world.is_main and source is not None:
+        _record_data(run, {**source, "step": step})
+    return images, None if source is None else source["folder"]
 
 
 def _record_data(run: RunDirectory, record: dict) -> None:
     """Write RUN_DIR/data.json: the folder and files this start or resume read, with checksums."""
     import json
 
+    path = run.path / DATA_RECORD
     try:
-        write_bytes_atomically(run.path / DATA_RECORD, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+        write_bytes_atomically(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
-        raise InfoGANError(f"cannot write to the run directory {run.path}: {exc.strerror or exc}") from None
+        raise write_error(exc, path, "the data record") from None
 
 
 def _override_list(overrides: Sequence[str] | Mapping[str, Any]) -> list[str]:
