@@ -12,6 +12,9 @@ browser tests skip. Run as a script, this file takes the README's screenshot:
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
 import io
 import json
 import shutil
@@ -332,30 +335,102 @@ def test_two_tabs_work_side_by_side(browser, server, runs):
         browser.switch_to.window(first)
 
 
-def test_a_model_that_cannot_be_loaded_is_a_message_in_its_place(browser, runs, tmp_path, monkeypatch):
+@contextlib.contextmanager
+def served_in_thread(app):
+    """`app` served by uvicorn in a thread on a free port of 127.0.0.1; yields its address."""
     import uvicorn
-    from test_explore import reuse_loaded
 
-    from infogan.explore.app import create_app
-    from infogan.explore.runs import load_runs
     from infogan.explore.server import address, bind
 
-    reuse_loaded(monkeypatch, runs)
-    explored = load_runs([runs.run, tmp_path])
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(explored), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        browser.get(address(sock, "127.0.0.1"))
-        found = "#outputs figure:nth-child(2) .run-error"
-        error = wait(browser, lambda: browser.find_elements("css selector", found), "the second run's error")[0]
-        assert error.text == explored[1].error and str(tmp_path) in error.text
-        shown(browser, "image-0")
+        yield address(sock, "127.0.0.1")
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def test_a_model_that_cannot_be_loaded_is_a_message_in_its_place(browser, runs, tmp_path, monkeypatch):
+    from test_explore import reuse_loaded
+
+    from infogan.explore.app import create_app
+    from infogan.explore.runs import load_runs
+
+    reuse_loaded(monkeypatch, runs)
+    explored = load_runs([runs.run, tmp_path])
+    with served_in_thread(create_app(explored)) as url:
+        browser.get(url)
+        found = "#outputs figure:nth-child(2) .run-error"
+        error = wait(browser, lambda: browser.find_elements("css selector", found), "the second run's error")[0]
+        assert error.text == explored[1].error and str(tmp_path) in error.text
+        shown(browser, "image-0")
+
+
+ATTACK = """<!doctype html><title>another site</title><body><script>
+window.done = {};
+const explorer = EXPLORER;
+const image = document.createElement("img");
+image.onload = () => { window.done.image = "loaded"; };
+image.onerror = () => { window.done.image = "failed"; };
+image.src = explorer + "api/traverse?code=c2&steps=32";
+document.body.appendChild(image);
+const digit = Uint8Array.from(atob(DIGIT), (c) => c.charCodeAt(0));
+fetch(explorer + "api/encode", {method: "POST", mode: "no-cors", body: digit})
+  .then(() => { window.done.fetch = "answered"; }, () => { window.done.fetch = "failed"; });
+</script></body>
+"""
+
+
+@contextlib.contextmanager
+def page_elsewhere(html: str):
+    """A server on another port of 127.0.0.1 (another origin, the same site) that serves `html`."""
+    body = html.encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # the name http.server calls
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_another_web_page_cannot_drive_the_explorer(browser, runs, monkeypatch, digit_png):
+    from test_explore import count_work, reuse_loaded
+
+    from infogan.explore.app import create_app
+    from infogan.explore.runs import load_runs
+
+    reuse_loaded(monkeypatch, runs)
+    calls = count_work(monkeypatch)
+    with served_in_thread(create_app(load_runs([runs.run]))) as url:
+        digit = base64.b64encode(digit_png.read_bytes()).decode("ascii")
+        attack = ATTACK.replace("EXPLORER", json.dumps(url)).replace("DIGIT", json.dumps(digit))
+        with page_elsewhere(attack) as elsewhere:
+            assert urlsplit(elsewhere).port != urlsplit(url).port
+            browser.get(elsewhere)
+            done = wait(browser, lambda: browser.execute_script(
+                "return window.done && window.done.image && window.done.fetch ? window.done : null"
+            ), "the other page's requests")  # fmt: skip
+        assert calls == []  # the explorer did no work for it
+        assert done == {"image": "failed", "fetch": "answered"}  # no-cors: an opaque answer, whatever it was
+        open_page(browser, url)  # and its own page still works
+        assert calls and set(calls) == {"image_png"}
 
 
 # -- the README's screenshot -------------------------------------------------------------------
