@@ -237,13 +237,51 @@ def test_agreement_refuses_runs_without_the_code_or_of_other_data(runs, tmp_path
     config = config_from_dict({"latent": {"categorical": [], "continuous": 3}})
     model = InfoGAN(config, *build_networks(config.model, config.latent), calibrate=False)
     model.export(tmp_path / "continuous-only")
+    shutil.copytree(tmp_path / "continuous-only", tmp_path / "continuous-only-too")
     args = ["select", "--method", "agreement", "--images", "50", "--device", "cpu"]
-    assert main([*args, str(runs / "seed0"), str(tmp_path / "continuous-only")]) == 2
+    assert main([*args, str(tmp_path / "continuous-only"), str(tmp_path / "continuous-only-too")]) == 2
     err = capsys.readouterr().err
-    assert "has no categorical code 'c1'" in err and "Traceback" not in err
+    assert "has no categorical code" in err and "Traceback" not in err
+    assert main([*args, str(runs / "seed0"), str(tmp_path / "continuous-only")]) == 2
+    assert "different code layouts" in capsys.readouterr().err  # as for ModelCentrality
     assert main([*args, "--code", "c9", str(runs / "seed0"), str(runs / "seed1")]) == 2
     assert "no categorical code 'c9'" in capsys.readouterr().err
     fashion = config_from_dict({"data": {"dataset": "fashion-mnist"}})
     InfoGAN(fashion, *build_networks(fashion.model, fashion.latent), calibrate=False).export(tmp_path / "fashion")
     assert main([*args, str(runs / "seed0"), str(tmp_path / "fashion")]) == 2
     assert "trained on fashion-mnist" in capsys.readouterr().err
+
+
+# -- issue 30: runs of other data, and sizes beyond memory, refused before any work ------------
+
+
+def _export(folder, **sections):
+    config = config_from_dict(sections)
+    InfoGAN(config, *build_networks(config.model, config.latent), calibrate=False).export(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("method", ["centrality", "agreement"])
+def test_runs_of_other_data_are_refused_by_every_method(tmp_path, capsys, method):
+    mnist = _export(tmp_path / "mnist")
+    fashion = _export(tmp_path / "fashion", data={"dataset": "fashion-mnist"})
+    assert main(["select", mnist, fashion, "--method", method, *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert f"{fashion} was trained on fashion-mnist and {mnist} on mnist" in err and "Traceback" not in err
+    folder = {"dataset": "folder", "path": "photos"}
+    small = _export(tmp_path / "small", data=folder, model={"architecture": "conv", "image_size": 32})
+    large = _export(tmp_path / "large", data=folder, model={"architecture": "conv", "image_size": 64})
+    with pytest.raises(infogan.InfoGANError, match=f"{large} makes 1x64x64 images and {small} 1x32x32"):
+        infogan.select([small, large], method, device="cpu")
+
+
+def test_sizes_beyond_memory_are_refused_with_the_estimate(tmp_path, capsys):
+    runs = [_export(tmp_path / "one"), _export(tmp_path / "two")]
+    assert main(["select", *runs, *QUICK, "--votes", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--votes" in err and "GB" in err and "Traceback" not in err
+    huge = SelectionSizes(votes=100_000_000)
+    with pytest.raises(infogan.InfoGANError, match="GB"):
+        select_models([linear("a", exact), linear("b", exact)], sizes=huge)
+    with pytest.raises(infogan.InfoGANError, match="grid must be"):
+        SelectionSizes(grid=10**8)

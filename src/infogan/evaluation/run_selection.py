@@ -20,6 +20,8 @@ from infogan.evaluation.selection import (
     Candidate,
     SelectionSizes,
     check_candidates,
+    check_memory,
+    check_same_codes,
     sample_rows,
     select_by_agreement,
     select_models,
@@ -65,7 +67,7 @@ def select(
         result = _by_agreement(paths, names, code, images, seed, data_dir, device, log)
     else:
         sizes = sizes or SelectionSizes(seed=seed)
-        models = _load_runs(paths, device)
+        models = _load_runs(paths, device, sizes)
         cost = selection_cost(len(models), sizes)
         log(f"ModelCentrality of {len(models)} runs: {cost['generator']:,} generator and {cost['q']:,} Q forward "
             "passes")
@@ -77,13 +79,8 @@ def select(
 
 def _by_agreement(paths, names, code, count, seed, data_dir, device, log) -> dict:
     snapshots = [load_model(path) for path in paths]
+    check_comparable(paths, snapshots)
     data = snapshots[0].config.data
-    for path, snapshot in zip(paths, snapshots):
-        if (snapshot.config.data.dataset, snapshot.config.data.path) != (data.dataset, data.path):
-            raise InfoGANError(
-                f"{path} was trained on {snapshot.config.data.dataset} and {paths[0]} on {data.dataset}; "
-                "agreement compares runs of one data set"
-            )
     data_dir = data_folder(data_dir, _recorded_folder(snapshots))  # one given wins over the runs'
     images = load_training_images(data, snapshots[0].config.model, data_dir)
     rows = sample_rows(len(images), count, seed)
@@ -99,12 +96,45 @@ def _recorded_folder(snapshots) -> str:
     return next((folder for folder in folders if Path(folder).is_dir()), folders[0] if folders else "")
 
 
-def _load_runs(paths: list[Path], device: str) -> list[InfoGAN]:
-    """The models of runs to compare; every checkpoint is read and the code layouts compared
-    before any model is built (building one recomputes its batch-norm statistics)."""
+def check_comparable(paths: Sequence[Path], snapshots: Sequence) -> None:
+    """Refuse (InfoGANError) runs trained on different data (data set, or image folder), making
+    images of different shapes, or with different codes, naming the first two that differ:
+    every method ranks runs of one setting."""
+    first = snapshots[0].config
+    for path, snapshot in zip(paths[1:], snapshots[1:]):
+        config = snapshot.config
+        if _data_name(config) != _data_name(first):
+            raise InfoGANError(
+                f"{path} was trained on {_data_name(config)} and {paths[0]} on {_data_name(first)}; "
+                "selection ranks runs of one data set"
+            )
+        if _shape(config) != _shape(first):
+            raise InfoGANError(
+                f"{path} makes {_shape(config)} images and {paths[0]} {_shape(first)}; "
+                "selection ranks runs that make images of one shape"
+            )
+    check_same_codes([str(path) for path in paths], [snapshot.config.latent for snapshot in snapshots])
+
+
+def _data_name(config) -> str:
+    data = config.data
+    return f"the image folder {data.path}" if data.dataset == "folder" else data.dataset
+
+
+def _shape(config) -> str:
+    model = config.model
+    return f"{model.image_channels}x{model.image_size}x{model.image_size}"
+
+
+def _load_runs(paths: list[Path], device: str, sizes: SelectionSizes) -> list[InfoGAN]:
+    """The models of runs to compare; every checkpoint is read, the runs compared and the
+    memory the sizes need estimated before any model is built (building one recomputes its
+    batch-norm statistics)."""
     snapshots = [load_model(path) for path in paths]
+    check_comparable(paths, snapshots)
     shapes = [(s.config.model.image_channels, s.config.model.image_size, s.config.model.image_size) for s in snapshots]
     check_candidates(
         [Candidate(str(p), s.config.latent, None, None, shape) for p, s, shape in zip(paths, snapshots, shapes)]
     )
+    check_memory(len(snapshots), snapshots[0].config.latent, sizes)
     return [InfoGAN.from_snapshot(snapshot, device) for snapshot in snapshots]

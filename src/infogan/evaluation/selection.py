@@ -70,6 +70,10 @@ def candidate_of(model: InfoGAN, name: str, batch_size: int = 1000) -> Candidate
     return Candidate(name, model.spec, generate, representation_of(model, batch_size), shape)
 
 
+MAX_GRID = 1024  # values of a continuous code as a factor: finer than votes of any size tell apart
+MAX_SELECTION_BYTES = 4 * 2**30  # factors and codes ModelCentrality holds, at most
+
+
 @dataclass(frozen=True)
 class SelectionSizes:
     """Sample sizes of the pairwise FactorVAE scores.
@@ -89,6 +93,11 @@ class SelectionSizes:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InfoGANError(f"selection: {field} must be an integer >= {low}, got {value!r}")
+        if self.grid > MAX_GRID:
+            raise InfoGANError(
+                f"selection: grid must be from 2 to {MAX_GRID} (--grid; values a continuous code takes as a factor, "
+                f"finer than any number of votes tells apart), got {self.grid:,}"
+            )
 
     @property
     def per_generator(self) -> int:
@@ -109,6 +118,26 @@ def selection_cost(n_models: int, sizes: SelectionSizes = SelectionSizes()) -> d
     return {"generator": generator, "q": q, "total": generator + q}
 
 
+def selection_memory(n_models: int, n_codes: int, sizes: SelectionSizes) -> int:
+    """Bytes ModelCentrality holds at once, about: for one generator's data, the factors drawn
+    (int64) and every other run's codes of them (float64, in an array that grows by doubling)."""
+    return sizes.per_generator * n_codes * 8 * (1 + 2 * max(n_models - 1, 1))
+
+
+def check_memory(n_models: int, spec: LatentSpec, sizes: SelectionSizes) -> None:
+    """Refuse (InfoGANError) sizes whose factors and codes would take over MAX_SELECTION_BYTES."""
+    need = selection_memory(n_models, len(spec.code_names), sizes)
+    if need > MAX_SELECTION_BYTES:
+        default = selection_memory(n_models, len(spec.code_names), SelectionSizes())
+        raise InfoGANError(
+            f"selection: {sizes.votes:,} votes (--votes) of {sizes.batch:,} images (--batch) and "
+            f"{sizes.variance_samples:,} for the spread (--variance-samples) are {sizes.per_generator:,} generated "
+            f"images per run, whose factors and codes would take about {need / 1e9:.1f} GB of memory with "
+            f"{n_models} runs, over the {MAX_SELECTION_BYTES / 1e9:.1f} GB allowed; lower --votes or --batch "
+            f"(the defaults take {default / 1e6:.1f} MB; InfoGAN-CR's own, 500 votes of 100, 24 times that)"
+        )
+
+
 def check_candidates(candidates: Sequence[Candidate]) -> None:
     """Refuse (InfoGANError) fewer than two candidates, a name given twice, fewer than two codes,
     and candidates whose code layouts or observation shapes differ."""
@@ -116,15 +145,10 @@ def check_candidates(candidates: Sequence[Candidate]) -> None:
         raise InfoGANError(f"model selection needs two or more runs to compare; got {len(candidates)}")
     refuse_repeats([c.name for c in candidates])
     first = candidates[0]
-    layout = _layout(first)
+    check_same_codes([c.name for c in candidates], [c.spec for c in candidates])
     if len(first.spec.code_names) < 2:
         raise InfoGANError(f"{first.name} has {len(first.spec.code_names)} code(s); ModelCentrality needs two or more")
     for other in candidates[1:]:
-        if _layout(other) != layout:
-            raise InfoGANError(
-                f"{other.name} and {first.name} have different code layouts ({_describe(other)} against "
-                f"{_describe(first)}); ModelCentrality compares runs whose codes mean the same slots"
-            )
         if None not in (other.observation_shape, first.observation_shape) and (
             other.observation_shape != first.observation_shape
         ):
@@ -134,13 +158,23 @@ def check_candidates(candidates: Sequence[Candidate]) -> None:
             )
 
 
-def _layout(candidate: Candidate) -> tuple:
-    spec = candidate.spec
+def check_same_codes(names: Sequence[str], specs: Sequence[LatentSpec]) -> None:
+    """Refuse (InfoGANError) runs whose codes differ (sizes of the categorical codes, number and
+    prior of the continuous ones), naming the first two that do."""
+    for name, spec in zip(names[1:], specs[1:]):
+        if _layout(spec) != _layout(specs[0]):
+            raise InfoGANError(
+                f"{name} and {names[0]} have different code layouts ({describe_codes(spec)} against "
+                f"{describe_codes(specs[0])}); selection compares runs whose codes mean the same slots"
+            )
+
+
+def _layout(spec: LatentSpec) -> tuple:
     return tuple(spec.categorical), spec.continuous, spec.continuous_prior
 
 
-def _describe(candidate: Candidate) -> str:
-    spec = candidate.spec
+def describe_codes(spec: LatentSpec) -> str:
+    """A code layout in words: "Cat(10) + 2 continuous (uniform)"."""
     parts = [f"Cat({k})" for k in spec.categorical]
     if spec.continuous:
         parts.append(f"{spec.continuous} continuous ({spec.continuous_prior})")
@@ -168,6 +202,7 @@ def select_models(
         raise InfoGANError(f"{len(models)} models but {len(names)} names")
     candidates = [m if isinstance(m, Candidate) else candidate_of(m, n, batch_size) for m, n in zip(models, names)]
     check_candidates(candidates)
+    check_memory(len(candidates), candidates[0].spec, sizes)
     protocol = sizes.protocol()
     n = len(candidates)
     scores = np.full((n, n), np.nan)
