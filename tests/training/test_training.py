@@ -301,3 +301,19 @@ def test_the_first_use_of_d_from_several_threads_calibrates_once_and_waits(monke
     assert len(calibrations) == 1
     for result in results:
         assert torch.equal(result, expected)  # every thread saw D calibrated, in eval mode
+
+
+def test_fit_says_how_it_starts_and_logs_lines_off_a_terminal(train_slice, tmp_path, capsys):
+    # issue 30, defect 21: nothing was printed until the first log line, and nothing at all
+    # without a run directory; off a terminal "auto" means lines
+    Trainer(tiny_config(), train_slice).fit()
+    captured = capsys.readouterr()
+    assert "step 2/4" in captured.out and "step 4/4" in captured.out
+    start = captured.err.splitlines()[0]
+    assert start.startswith("training: steps 0 -> 4") and "512 images" in start and "cpu" in start
+    assert f"{torch.get_num_threads()} threads" in start and "fp32" in start
+    Trainer(tiny_config(), train_slice, run_dir=tmp_path / "run", progress="bar").fit()
+    err = capsys.readouterr().err
+    assert err.startswith("training: steps 0 -> 4") and f"run directory {tmp_path / 'run'}" in err
+    Trainer(tiny_config(), train_slice, progress="none").fit()
+    assert capsys.readouterr() == ("", "")

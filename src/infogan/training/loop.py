@@ -41,8 +41,10 @@ class Trainer:
     lock; without one it only trains (useful from Python and in tests). How it runs (device,
     bf16, compile, CUDA graphs, what to do on NaN) is `config.runtime`. The networks,
     optimisers and generators are `state` (also reachable as `generator`, `optimizers`, ...).
-    `progress`: "bar", "lines" (a line per log step, with a run directory), "none" or "auto"
-    (a bar when standard error is a terminal, lines otherwise).
+    `progress`: "bar", "lines" (a line per log step, with a run directory or without), "none"
+    or "auto" (a bar when standard error is a terminal, lines otherwise); "bar" and "lines"
+    start with a line saying what training starts with (steps, images, device, threads,
+    precision, run directory).
 
     With a `world` of several ranks (`ranks.World`, in a process group started by
     `ranks.process_group`), every rank makes the same call with the same arguments: each
@@ -324,15 +326,27 @@ class Trainer:
         summary = " ".join(f"{k}={v:.3f}" for k, v in record.items() if k not in ("step", "images_per_s"))
         if bar is not None:
             bar.set_postfix_str(summary, refresh=False)
-        elif self.log_lines and self.run is not None:
+        elif self.log_lines and self.world.is_main:  # with a run directory or without
             print(f"step {self.step}/{self.config.optim.steps} {summary} img/s={record['images_per_s']}", flush=True)
 
     def _progress_bar(self, total: int):
+        """The line that says how training starts, then the bar (None without one)."""
+        if self.progress or self.log_lines:
+            announce(self.world, self._start_line())
         if not self.progress:
             return None
         from tqdm import tqdm
 
         return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True)
+
+    def _start_line(self) -> str:
+        """What is about to happen, before the first step (the first log line may be minutes away)."""
+        config = self.config
+        data = config.data.path if config.data.dataset == "folder" else config.runtime.data_dir
+        source = f"{self.batches.count:,} images ({config.data.dataset}{f', from {data}' if data else ''})"
+        how = f"{self.device}, {torch.get_num_threads()} threads, {config.runtime.precision}, {self.world.describe()}"
+        where = f"run directory {self.run_dir}" if self.run_dir is not None else "no run directory"
+        return f"training: steps {self.step} -> {config.optim.steps} on {source}; {how}; {where}"
 
     def render(self, latent: Latent) -> torch.Tensor:
         """Images in [0, 1] for a latent batch, with G in eval mode (batch-norm running stats)."""
