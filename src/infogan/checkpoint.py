@@ -49,17 +49,20 @@ class Snapshot:
 def save_snapshot(path: str | Path, snapshot: Snapshot, then: str = "") -> None:
     """Write `snapshot` atomically: the bytes go to a temporary file of our own naming (see
     `infogan.fileio`), flushed to disk, then renamed over `path`. A failure is an InfoGANError
-    (a full disk said as every writer says it), ending with `then`: what to do next."""
+    (a full disk said as every writer says it) ending with `then`, what to do next."""
     path = Path(path)
-    payload = snapshot_bytes(snapshot, path)
+    try:
+        payload = snapshot_bytes(snapshot)
+    except SafetensorError as exc:
+        raise InfoGANError(f"cannot write the {snapshot.kind} {path}: {exc}{then}") from None
     try:
         write_bytes_atomically(path, payload)
     except OSError as exc:
         raise write_error(exc, path, f"the {snapshot.kind}", needed=len(payload), then=then) from None
 
 
-def snapshot_bytes(snapshot: Snapshot, path: Path) -> bytes:
-    """The safetensors file of `snapshot` (to be written to `path`), in memory."""
+def snapshot_bytes(snapshot: Snapshot) -> bytes:
+    """The safetensors file of `snapshot`, in memory."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {
         "format": FORMAT,
@@ -76,10 +79,7 @@ def snapshot_bytes(snapshot: Snapshot, path: Path) -> bytes:
         meta["optimizers"][name] = _flatten_optimizer(name, state, tensors)
     for name, state in snapshot.rng.items():
         tensors[f"rng.{name}"] = state.cpu().contiguous()
-    try:
-        return save(tensors, metadata={"infogan": json.dumps(meta)})
-    except SafetensorError as exc:
-        raise InfoGANError(f"cannot write {path}: {exc}") from None
+    return save(tensors, metadata={"infogan": json.dumps(meta)})
 
 
 def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

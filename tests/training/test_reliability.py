@@ -2,10 +2,12 @@
 
 import errno
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +21,7 @@ from infogan.config import read_config_file
 from infogan.data import parse_idx
 from infogan.errors import InfoGANError
 from infogan.training.loop import NonFiniteError, Trainer
+from infogan.training.run_directory import RunDirectory
 
 STEPS = 10
 SMALL = [
@@ -128,14 +131,23 @@ def _poison_at(step):
 def test_divergence_stops_naming_step_and_quantity_and_keeps_good_checkpoints(
     train_slice, tmp_path, checkpoint_every, message, newest
 ):
-    config = tiny_config(**{"optim.steps": 30, "logging.log_every": 100, "logging.checkpoint_every": checkpoint_every})
+    lower = {"optim.lr_d": 5e-5, "optim.lr_g": 8e-5}  # below the fixed rates the hint once proposed
+    config = tiny_config(
+        **{"optim.steps": 30, "logging.log_every": 100, "logging.checkpoint_every": checkpoint_every, **lower}
+    )
     trainer = Trainer(config, train_slice, run_dir=tmp_path)
     with pytest.raises(NonFiniteError, match=message) as info:
         trainer.fit(callbacks=[_poison_at(5)])
-    assert "--on-nonfinite rollback" in str(info.value)
+    hint = str(info.value)
     assert _newest_step(tmp_path) == newest  # weights that are NaN are never written
+    proposed = {key: float(re.search(rf"{key}=([0-9.e+-]+)", hint).group(1)) for key in lower}
+    assert proposed == pytest.approx({key: rate / 2 for key, rate in lower.items()})
+    assert "RUN_DIR" not in hint and str(tmp_path) in hint and "last good checkpoint" not in hint
     if not newest:
+        assert "No checkpoint was written" in hint and "--resume" not in hint and "rollback" not in hint
         return
+    assert f"--resume --out {tmp_path}" in hint and "--on-nonfinite rollback" in hint
+    assert f"step-{newest:07d}.safetensors" in hint
     snapshot = ckpt.load_snapshot(ckpt.checkpoint_paths(tmp_path)[-1])
     assert all(torch.isfinite(v).all() for v in snapshot.networks["generator"].values())
 
@@ -179,8 +191,9 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(train_sl
     before = ckpt.checkpoint_paths(tmp_path)
     fault(monkeypatch)
     trainer.step += 1
-    with pytest.raises(InfoGANError, match="No space left on device"):
+    with pytest.raises(InfoGANError, match="No space left on device") as info:
         trainer.save_checkpoint()
+    assert f"the previous checkpoint {before[-1].name} is intact" in str(info.value)
     assert ckpt.checkpoint_paths(tmp_path) == before
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [p.name for p in before]
 
@@ -192,8 +205,89 @@ def test_a_full_disk_while_logging_is_a_clear_error(train_slice, tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("infogan.training.monitoring.save_grid", full_disk)
-    with pytest.raises(InfoGANError, match="No space left on device.*--resume"):
+    with pytest.raises(InfoGANError, match="No space left on device.*then start again"):  # no checkpoint yet
         trainer.fit()
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _full_disk_for(monkeypatch, name):
+    """Make one writer of the run directory meet a full disk: `name` is the file (or folder) it writes."""
+    import builtins
+
+    from infogan.training import run_directory
+
+    def opener(path, *args, **kwargs):
+        if Path(path).name == name:
+            _no_space()
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(run_directory, "open", opener, raising=False)
+
+
+def _tensorboard_fails(method):
+    def fault(monkeypatch):
+        writer = pytest.importorskip("torch.utils.tensorboard").SummaryWriter
+        monkeypatch.setattr(writer, method, _no_space)
+
+    return fault
+
+
+WRITERS = [
+    pytest.param("metrics.jsonl", lambda monkeypatch: _full_disk_for(monkeypatch, "metrics.jsonl"), id="metrics"),
+    pytest.param("history.jsonl", lambda monkeypatch: _full_disk_for(monkeypatch, "history.jsonl"), id="history"),
+    pytest.param("TensorBoard's log", _tensorboard_fails("add_scalar"), id="tensorboard-add"),
+    pytest.param("TensorBoard's log", _tensorboard_fails("close"), id="tensorboard-close"),  # in the loop's `finally`
+    pytest.param(
+        "progress images",
+        lambda monkeypatch: monkeypatch.setattr("infogan.training.monitoring.save_grid", _no_space),
+        id="images",
+    ),
+    pytest.param(
+        "checkpoint",
+        lambda monkeypatch: monkeypatch.setattr("infogan.checkpoint.write_bytes_atomically", _no_space),
+        id="checkpoint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "fault"), WRITERS)
+def test_every_writer_of_the_run_directory_reports_a_full_disk_the_same_way(
+    train_slice, tmp_path, monkeypatch, what, fault
+):
+    fault(monkeypatch)
+    trainer = Trainer(tiny_config(**{"logging.tensorboard": True}), train_slice, run_dir=tmp_path)
+    with pytest.raises(InfoGANError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert message.startswith("the disk is full") and what in message and "left on that disk" in message
+    assert f"infogan train --out {tmp_path}" in message or f"infogan train --resume --out {tmp_path}" in message
+    RunDirectory(tmp_path).lock()  # released
+
+
+def test_a_failing_close_does_not_hide_the_error_that_stopped_training(train_slice, tmp_path, monkeypatch):
+    writer = pytest.importorskip("torch.utils.tensorboard").SummaryWriter
+
+    def broken_close(self):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(writer, "close", broken_close)
+    monkeypatch.setattr("infogan.training.monitoring.save_grid", _no_space)
+    trainer = Trainer(tiny_config(**{"logging.tensorboard": True}), train_slice, run_dir=tmp_path)
+    with pytest.raises(InfoGANError, match="the disk is full: cannot write progress images"):
+        trainer.fit()
+    RunDirectory(tmp_path).lock()
+
+
+def test_a_full_disk_at_the_first_checkpoint_does_not_claim_a_previous_one(train_slice, tmp_path, monkeypatch):
+    monkeypatch.setattr("infogan.checkpoint.write_bytes_atomically", _no_space)
+    with pytest.raises(InfoGANError) as info:
+        Trainer(tiny_config(), train_slice, run_dir=tmp_path).fit()
+    message = str(info.value)
+    assert "intact" not in message and "no checkpoint of this run has been written yet" in message
+    assert "--resume" not in message and f"infogan train --out {tmp_path}" in message
 
 
 def test_weights_that_do_not_match_their_config_are_refused(train_slice, tmp_path):

@@ -23,7 +23,7 @@ from infogan.training.monitoring import ProgressImages, StatsWindow
 from infogan.training.ranks import World, announce, mark_every_rank, resume_notes, synchronise_batch_norm
 from infogan.training.resume import check_resumable
 from infogan.training.run_directory import RunDirectory
-from infogan.training.state import NonFiniteError, TrainState, diverged_message
+from infogan.training.state import NonFiniteError, TrainState, diverged_message, divergence_hint
 from infogan.training.step import StepContext, stat_names, train_step
 
 __all__ = ["NonFiniteError", "Trainer", "diverged_message"]
@@ -230,28 +230,52 @@ class Trainer:
         directory, its lock is held until `fit` returns (unless the caller holds it already).
         """
         owns_lock = self.run is not None and not self.run.locked
-        self.world.on_every_rank(self._prepare_run)  # the others wait until rank 0 has prepared the run
         self.stop_requested = False
-        bar = self._progress_bar(self.config.optim.steps)
+        bar = finished = None
         try:
-            while True:
+            self.world.on_every_rank(self._prepare_run)  # the others wait until rank 0 has prepared the run
+            bar = self._progress_bar(self.config.optim.steps)
+            while finished is None:
                 try:
-                    return self._loop(callbacks, bar)
-                except NonFiniteError:
+                    finished = self._loop(callbacks, bar)
+                except NonFiniteError as exc:
                     if self.config.runtime.on_nonfinite == "stop" or not self._roll_back():
+                        raise self._diverged(exc) from None
+                except OSError as exc:  # what the run directory's writers do not word themselves
+                    if self.shared_run is None:
                         raise
-                except OSError as exc:  # metrics, images: checkpoints raise InfoGANError themselves
-                    raise InfoGANError(
-                        f"cannot write to the run directory {self.run_dir}: {exc.strerror or exc}; "
-                        "free disk space or fix its permissions, then resume with --resume"
-                    ) from None
+                    raise self.shared_run.write_failed(exc, exc.filename or self.shared_run.path) from None
         finally:
-            if bar is not None:
-                bar.close()
-            if self.run is not None:
-                self.run.close()
-                if owns_lock:
-                    self.run.unlock()
+            self._finish(bar, owns_lock, quiet=finished is None)
+        return finished
+
+    def _finish(self, bar, owns_lock: bool, quiet: bool) -> None:
+        """Close the progress bar and TensorBoard's log, and release the lock. `quiet` (an error is
+        on its way out): a failing close is dropped, so that it never hides that error."""
+        if bar is not None:
+            bar.close()
+        if self.run is None:
+            return
+        try:
+            self.run.close()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            if owns_lock:
+                self.run.unlock()
+
+    def _diverged(self, exc: NonFiniteError) -> NonFiniteError:
+        """`exc` with what to do next, for this run: its directory, its newest checkpoint (or that
+        there is none) and learning rates below its own."""
+        run = self.shared_run
+        newest = ckpt.checkpoint_paths(run.path)[-1] if run is not None and run.has_run() else None
+        rates = {name: float(self.optimizers.named()[name].param_groups[0]["lr"]) for name in ("d", "g")}
+        rollback = self.config.runtime.on_nonfinite == "stop"
+        hint = divergence_hint(None if run is None else run.path, newest, rates["d"], rates["g"], rollback)
+        error = NonFiniteError(f"{exc} {hint}")
+        error.every_rank = getattr(exc, "every_rank", False)  # only rank 0 reports one every rank raised
+        return error
 
     def _prepare_run(self) -> None:
         if self.run is None:
@@ -315,7 +339,8 @@ class Trainer:
         if self.step % logging.image_every == 0 or self.step == total:
             self.world.average_batch_norm_statistics([self.generator])  # the images use them
             if self.run is not None:
-                self.images.save(self.generator, self.run.images, self.step)
+                with self.run.writing(self.run.images, "progress images"):
+                    self.images.save(self.generator, self.run.images, self.step)
         if self.step % logging.checkpoint_every == 0 or self.step == total:
             self.save_checkpoint()
 

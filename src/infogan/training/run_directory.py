@@ -9,16 +9,20 @@
     RUN_DIR/.lock              held by the process training there
 
 `RunDirectory` owns all of it: the lock, writing each file, checkpoint rotation and the clean-up
-of what a killed process leaves. Which config a run gets is `infogan.training.resume`'s.
+of what a killed process leaves. Every write that fails says so one way (`writing`): a full disk
+names the disk's free space, the room a checkpoint needs and how to carry on. Which config a run
+gets is `infogan.training.resume`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,7 @@ import torch
 import infogan.checkpoint as ckpt
 from infogan.config import Config, save_config
 from infogan.errors import InfoGANError
-from infogan.fileio import read_jsonl, remove_leftovers, write_bytes_atomically
+from infogan.fileio import read_jsonl, remove_leftovers, write_bytes_atomically, write_error
 from infogan.version import __version__
 
 OWN_FILES = ("config.yaml", "metrics.jsonl", "history.jsonl")  # written at the top of the run directory
@@ -76,7 +80,7 @@ class RunDirectory:
             self.path.mkdir(parents=True, exist_ok=True)
             handle = open(self.path / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until unlock)
         except OSError as exc:
-            raise InfoGANError(f"cannot write to the run directory {self.path}: {exc.strerror or exc}") from None
+            raise write_error(exc, self.path, "to the run directory") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -105,9 +109,14 @@ class RunDirectory:
         self.lock()
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-        self.unlock()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        try:
+            self.close()
+        except InfoGANError:
+            if exc_type is None:  # else the error on its way out is the one to see
+                raise
+        finally:
+            self.unlock()
 
     # -- preparing and resuming -------------------------------------------------------------
 
@@ -117,7 +126,7 @@ class RunDirectory:
     def prepare(self, config: Config, step: int, changes: list[str] = ()) -> None:
         """Ready the folder for training from `step`: folders, config.yaml, a metrics log cut
         back to `step`, no leftovers of a killed process, and a history line."""
-        try:
+        with self.writing(self.path, "to the run directory"):
             self.images.mkdir(parents=True, exist_ok=True)
             self.checkpoints.mkdir(exist_ok=True)
             remove_leftovers(self.path, names=OWN_FILES)  # the folder may hold the user's files: only ours go
@@ -128,8 +137,6 @@ class RunDirectory:
             event = "resume" if step else "start"
             world_size = config.distributed.world_size
             self.append_history({"event": event, "step": step, "changes": list(changes), "world_size": world_size})
-        except OSError as exc:
-            raise InfoGANError(f"cannot write to the run directory {self.path}: {exc.strerror or exc}") from None
 
     def latest_valid(self) -> tuple[ckpt.Snapshot, Path]:
         return ckpt.load_latest_valid(self.path)
@@ -149,26 +156,54 @@ class RunDirectory:
 
     # -- writing ----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def writing(self, path: Path, what: str) -> Iterator[None]:
+        """Turn an OSError of the block, which writes `what` at `path`, into the InfoGANError every
+        writer of the run gives: a full disk with the room a checkpoint needs, and what to do then."""
+        try:
+            yield
+        except OSError as exc:
+            raise self.write_failed(exc, path, what) from None
+
+    def write_failed(self, exc: OSError, path: str | Path, what: str = "") -> InfoGANError:
+        """The error for a write of `what` at `path` in the run that failed with `exc`."""
+        try:
+            needed = ckpt.checkpoint_paths(self.path)[-1].stat().st_size  # what the next checkpoint takes
+        except (IndexError, OSError):
+            needed = None
+        return write_error(exc, path, what, needed, self._then())
+
+    def _then(self) -> str:
+        """How to carry on once writing works again."""
+        if self.has_run():
+            return f"; then continue with: infogan train --resume --out {self.path}"
+        return f"; then start again with: infogan train --out {self.path} (and the same options)"
+
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        with self.writing(self.metrics_path, "the metrics log"), open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
         if self._writer is not None:
-            for key, value in record.items():
-                if key != "step":
-                    self._writer.add_scalar(key, value, record["step"])
+            with self.writing(self.path / "tensorboard", "TensorBoard's log"):
+                for key, value in record.items():
+                    if key != "step":
+                        self._writer.add_scalar(key, value, record["step"])
 
     def append_history(self, event: dict[str, Any]) -> None:
-        with open(self.history_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({**event, "pid": os.getpid(), "versions": versions()}) + "\n")
+        line = json.dumps({**event, "pid": os.getpid(), "versions": versions()}) + "\n"
+        with self.writing(self.history_path, "the run's history"), open(self.history_path, "a", encoding="utf-8") as f:
+            f.write(line)
 
     def open_tensorboard(self) -> None:
         if self._writer is None:
-            self._writer = _tensorboard_writer(self.path / "tensorboard")
+            with self.writing(self.path / "tensorboard", "TensorBoard's log"):
+                self._writer = _tensorboard_writer(self.path / "tensorboard")
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Flush and close TensorBoard's log (once, even when closing fails)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with self.writing(self.path / "tensorboard", "TensorBoard's log"):
+                writer.close()
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:07d}.safetensors"
@@ -177,10 +212,15 @@ class RunDirectory:
         """Write the snapshot as the checkpoint of its step; keep the newest `keep` checkpoints
         that can be read (a file that cannot be read is never counted, and never deleted)."""
         path = self.checkpoint_path(snapshot.step)
-        ckpt.save_snapshot(path, snapshot)
+        previous = [p for p in ckpt.checkpoint_paths(self.path) if p != path]
+        kept = f"the previous checkpoint {previous[-1].name} is intact" if previous else (
+            "no checkpoint of this run has been written yet"
+        )
+        ckpt.save_snapshot(path, snapshot, then=f"; {kept}{self._then()}")
         readable = [p for p in ckpt.checkpoint_paths(self.path) if p == path or ckpt.is_readable(p)]
-        for old in readable[:-keep]:
-            old.unlink(missing_ok=True)
+        with self.writing(self.checkpoints, "the checkpoints (removing old ones)"):
+            for old in readable[:-keep]:
+                old.unlink(missing_ok=True)
         return path
 
 

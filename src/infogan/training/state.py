@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -25,11 +26,26 @@ class NonFiniteError(InfoGANError):
 
 
 def diverged_message(what: str, step: int) -> str:
+    """What went wrong; the trainer adds what to do about it (`divergence_hint`)."""
+    return f"training diverged: {what} became NaN or infinite by step {step}."
+
+
+def divergence_hint(run_dir: Path | None, newest: Path | None, lr_d: float, lr_g: float, rollback: bool) -> str:
+    """What to do after a divergence: resume from `newest`, the run's newest checkpoint (written
+    with finite weights), or start again when there is none, with half the run's learning
+    rates; `rollback`: propose --on-nonfinite rollback too."""
+    lower = f"--set optim.lr_d={lr_d / 2:.3g} --set optim.lr_g={lr_g / 2:.3g}"
+    if run_dir is None:
+        return f"Nothing was saved (no run directory); train again with lower learning rates ({lower})."
+    if newest is None:
+        return (
+            f"No checkpoint was written before it diverged, so there is nothing to resume from; start again "
+            f"with lower learning rates: infogan train --out {run_dir} {lower} (and the run's other options)."
+        )
+    also = " or with --on-nonfinite rollback" if rollback else ""
     return (
-        f"training diverged: {what} became NaN or infinite by step {step}. "
-        "The last good checkpoint is kept; resume from it with lower learning rates "
-        "(infogan train --resume --out RUN_DIR --set optim.lr_d=0.0001 --set optim.lr_g=0.0005) "
-        "or with --on-nonfinite rollback"
+        f"The run's newest checkpoint, {newest}, was written with finite weights; resume from it with lower "
+        f"learning rates (infogan train --resume --out {run_dir} {lower}){also}."
     )
 
 
