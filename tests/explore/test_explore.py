@@ -480,3 +480,21 @@ def test_curves_legends_name_the_codes(runs, tmp_path, monkeypatch):
     plot_curves(read_metrics(runs.run / "metrics.jsonl"), config, tmp_path / "c.png", {"c1": "c1 (digit)"})
     legends = [label for axes in made[0][1] for label in axes.get_legend_handles_labels()[1]]
     assert "c1 (digit): H(c) - CE" in legends and "c2" in legends
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/..%2fapp.py", "/static/%2e%2e%2f%2e%2e%2fpyproject.toml", "/static/app.py", "/../app.py"],
+)
+def test_paths_outside_the_pages_files_are_not_served(client, path):
+    """Held in the second outside fault test: the page's files are a fixed list read from the
+    package, so no path reaches another file."""
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"import" not in response.content and b"[project]" not in response.content
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1.evil.example", "localhost.evil.example", "evil.example#@127.0.0.1", ""])
+def test_host_names_that_only_look_local_are_refused(client, host):
+    """Held in the second outside fault test: DNS rebinding with names built to look local."""
+    assert client.get("/api/info", headers={"host": host}).status_code == 400
