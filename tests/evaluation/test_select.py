@@ -285,3 +285,10 @@ def test_sizes_beyond_memory_are_refused_with_the_estimate(tmp_path, capsys):
         select_models([linear("a", exact), linear("b", exact)], sizes=huge)
     with pytest.raises(infogan.InfoGANError, match="grid must be"):
         SelectionSizes(grid=10**8)
+
+
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(tmp_path, capsys):
+    runs = [_export(tmp_path / "one"), _export(tmp_path / "two")]
+    assert main(["select", *runs, *QUICK, "--out", str(tmp_path / "missing" / "s.json")]) == 2
+    err = capsys.readouterr().err
+    assert "create it first" in err and "ModelCentrality of" not in err and not (tmp_path / "missing").exists()

@@ -25,14 +25,14 @@ def _add_sample(commands) -> None:
     p = commands.add_parser("sample", help="a grid of generated images, with chosen codes")
     p.add_argument("model", type=Path)
     p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
-    p.add_argument("-n", "--count", type=positive_int, default=64)
+    p.add_argument("-n", "--count", type=positive_int, default=64, help="images in the grid (at most 4,096)")
     p.add_argument("--columns", type=positive_int, default=8)
     p.add_argument(
         "--code",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="fix a code for every image, e.g. --code c1=7 --code c2=1.5",
+        help="fix a code for every image, e.g. --code c1=7 --code c2=1.5 (continuous codes from -10 to 10)",
     )
     p.add_argument("--seed", type=int, default=0)
     add_device_options(p)
@@ -79,15 +79,15 @@ def _add_traverse(commands) -> None:
         type=float,
         default=(-2.0, 2.0),
         metavar=("LOW", "HIGH"),
-        help="sweep of a continuous code (default -2 2)",
+        help="sweep of a continuous code, LOW < HIGH within -10 10 (default -2 2)",
     )
     p.add_argument(
         "--steps",
         type=positive_int,
         default=10,
-        help="columns of a continuous sweep (a GIF goes through them and back)",
+        help="columns of a continuous sweep, 2 to 32 (a GIF goes through them and back)",
     )
-    p.add_argument("--rows", type=positive_int, default=10, help="rows when they are random draws")
+    p.add_argument("--rows", type=positive_int, default=10, help="rows when they are random draws (at most 64)")
     p.add_argument("--frame-ms", type=positive_int, default=150, help="GIF only: how long each frame shows")
     p.add_argument(
         "--layout",

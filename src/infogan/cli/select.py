@@ -40,7 +40,7 @@ def add_commands(commands) -> None:
         "--votes",
         type=positive_int,
         default=defaults.votes,
-        help=f"FactorVAE votes per pair of runs (default {defaults.votes})",
+        help=f"FactorVAE votes per pair of runs (default {defaults.votes}; sizes needing over 4 GiB are refused)",
     )
     p.add_argument(
         "--batch",

@@ -27,7 +27,7 @@ from infogan.evaluation.selection import (
     select_models,
     selection_cost,
 )
-from infogan.fileio import to_stderr, write_output
+from infogan.fileio import check_output_folder, to_stderr, write_output
 from infogan.model import InfoGAN
 
 METHODS = ("centrality", "agreement")
@@ -59,6 +59,8 @@ def select(
     log = log or to_stderr
     if method not in METHODS:
         raise InfoGANError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    if out is not None:
+        check_output_folder(out)  # before minutes of work
     paths = [Path(run) for run in runs]
     if len(paths) < 2:
         raise InfoGANError(f"infogan select compares two or more runs; got {len(paths)}")
