@@ -211,3 +211,15 @@ def test_sample_and_resume_refuse_a_poisoned_checkpoint_and_say_when_none_is_goo
     err = capsys.readouterr().err
     assert err.count("NaN or infinity in tensor net.generator.") == 2 and err.count("no other checkpoint") == 2
     assert "last good checkpoint" not in err and "Traceback" not in err
+
+
+def test_tensors_of_a_dtype_no_checkpoint_holds_are_refused_not_a_crash(trained, tmp_path):
+    path = tmp_path / "odd.safetensors"
+    first = lambda tensors: next(k for k in tensors if k.startswith("net.generator.") and k.endswith("weight"))  # noqa: E731
+    _rewrite(
+        ckpt.latest_checkpoint(trained.run_dir),
+        path,
+        edit_tensors=lambda t: t.update({first(t): t[first(t)].to(torch.float8_e4m3fn)}),
+    )
+    with pytest.raises(InfoGANError, match="never cast"):
+        infogan.load(path)
