@@ -78,6 +78,8 @@ def test_bad_arguments_are_clear_errors(train_slice, tmp_path):
         infogan.train("mnist", overrides=["optim.steps=1"], images=train_slice, progress="loud")
     with pytest.raises(InfoGANError, match="KEY=VALUE"):
         infogan.train("mnist", overrides="optim.steps=1", images=train_slice)
+    with pytest.raises(InfoGANError, match="recorded from the launcher"):
+        infogan.train("mnist", out=tmp_path / "r", overrides={"distributed.world_size": 3}, images=train_slice)
     assert not (tmp_path / "r").exists()
 
 
