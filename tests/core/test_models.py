@@ -125,6 +125,27 @@ def test_paper_networks_refuse_other_sizes(architecture, size):
         ModelConfig(architecture=architecture, image_size=size * 2)
 
 
+@pytest.mark.parametrize("width", [16, 64])
+def test_small_mnist_networks_are_the_paper_ones_without_the_1024_layers_at_a_width(width):
+    spec = LatentSpec()
+    g, d = build_networks(ModelConfig(architecture="mnist_small", width=width), spec)
+    images = g(spec.to_input(spec.sample(3)))
+    logits, q = d(images)
+    assert images.shape == (3, 1, 28, 28) and logits.shape == (3,) and q.continuous_mean.shape == (3, 2)
+    linear = [m.out_features for net in (g, d) for m in _layers(net, torch.nn.Linear)]
+    assert 1024 not in linear and g.body[0].out_features == width * 7 * 7
+    assert [m.out_channels for m in _layers(d.trunk, torch.nn.Conv2d)] == [width // 2, width]
+
+
+def test_only_networks_with_a_width_take_one():
+    from infogan.errors import InfoGANError
+
+    with pytest.raises(InfoGANError, match="only the conv and mnist_small architectures have a width"):
+        ModelConfig(architecture="mnist", width=32)
+    with pytest.raises(InfoGANError, match="even number"):
+        ModelConfig(architecture="mnist_small", width=33)
+
+
 def _two_calls(d, real, fake):
     real_logits, _ = d(real, with_q=False)
     fake_logits, q = d(fake)
@@ -133,7 +154,7 @@ def _two_calls(d, real, fake):
 
 @pytest.mark.parametrize(
     ("architecture", "size", "channels"),
-    [("mnist", 28, 1), ("svhn", 32, 3), ("chairs", 64, 1), ("conv", 32, 3)],
+    [("mnist", 28, 1), ("mnist_small", 28, 1), ("svhn", 32, 3), ("chairs", 64, 1), ("conv", 32, 3)],
 )
 def test_joined_real_fake_pass_equals_two_separate_calls(architecture, size, channels):
     """Outputs, every parameter gradient and the batch-norm running statistics match two calls."""

@@ -74,7 +74,7 @@ def test_conv_family_widths_and_sizes():
     assert channel_widths(64, width=32) == [256, 128, 64, 32]
     _, narrow = build_networks(ModelConfig(architecture="conv", image_size=64, width=16), LatentSpec())
     assert [m.out_channels for m in narrow.trunk if isinstance(m, torch.nn.Conv2d)] == [16, 32, 64, 128]
-    with pytest.raises(InfoGANError, match="only the conv architecture has a width"):
+    with pytest.raises(InfoGANError, match="only the conv and mnist_small architectures have a width"):
         ModelConfig(architecture="mnist", width=32)
     with pytest.raises(InfoGANError, match="32, 64, 128"):
         ModelConfig(architecture="conv", image_size=48)

@@ -33,6 +33,12 @@ def _mnist(name: str, size: int) -> Architecture:
     return Architecture(MnistGenerator, MnistDiscriminator, size_check(name, size))
 
 
+def _mnist_small() -> Architecture:
+    from infogan.core.networks.mnist import SmallMnistDiscriminator, SmallMnistGenerator, check_small
+
+    return Architecture(SmallMnistGenerator, SmallMnistDiscriminator, check_small)
+
+
 def _conv() -> Architecture:
     from infogan.core.networks.conv import ConvDiscriminator, ConvGenerator, check_conv_config
 
@@ -58,10 +64,12 @@ def _paper(name: str, size: int) -> Architecture:
 
 
 # The paper's networks (Tables 1-5; CelebA uses SVHN's), the general `conv` family and the
-# "InfoGAN (modified)" networks of InfoGAN-CR's code (64x64).
+# "InfoGAN (modified)" networks of InfoGAN-CR's code (64x64); `mnist_small` is the MNIST
+# networks without their 1024-wide layers, at a chosen width, for a laptop's CPU.
 ARCHITECTURES: dict[str, Architecture] = {
     "mnist": _mnist("mnist", 28),
     "faces": _mnist("faces", 32),
+    "mnist_small": _mnist_small(),
     "svhn": _paper("svhn", 32),
     "chairs": _paper("chairs", 64),
     "conv": _conv(),

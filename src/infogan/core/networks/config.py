@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from infogan.errors import require, require_choice
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
+WIDE_ARCHITECTURES = ("conv", "mnist_small")  # the families whose channel count `width` sets
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,10 @@ class ModelConfig:
         require(0.0 <= self.leaky_slope < 1.0, "model.leaky_slope", "must be in [0, 1)")
         require_choice(self.output_activation, OUTPUT_ACTIVATIONS, "model.output_activation")
         require(
-            self.width == 64 or self.architecture == "conv",
+            self.width == 64 or self.architecture in WIDE_ARCHITECTURES,
             "model.width",
-            f"is {self.width}, but only the conv architecture has a width; the paper's networks are fixed",
+            f"is {self.width}, but only the {' and '.join(WIDE_ARCHITECTURES)} architectures have a width; "
+            "the paper's networks are fixed",
         )
         ARCHITECTURES[self.architecture].check(self)
 

@@ -11,6 +11,8 @@ from torch import nn
 from infogan.core.latent import LatentSpec
 from infogan.core.networks.config import ModelConfig
 from infogan.core.networks.heads import DiscriminatorWithQ, ImageGenerator
+from infogan.core.networks.paper import size_check
+from infogan.errors import require
 
 
 class MnistGenerator(ImageGenerator):
@@ -52,3 +54,45 @@ class MnistDiscriminator(DiscriminatorWithQ):
             nn.LeakyReLU(slope),
         )
         super().__init__(trunk, 1024, spec, slope)
+
+
+class SmallMnistGenerator(ImageGenerator):
+    """The paper's generator without its 1024-wide layer and at `width` channels (128 in the
+    paper): FC 7x7xW-BN-ReLU, 4x4 upconv W/2 s2-BN-ReLU, 4x4 upconv C s2, activation."""
+
+    def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
+        start, width = config.image_size // 4, config.width
+        body = [
+            nn.Linear(spec.input_dim, width * start * start, bias=False),
+            nn.BatchNorm1d(width * start * start),
+            nn.ReLU(),
+            nn.Unflatten(1, (width, start, start)),
+            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width // 2, config.image_channels, 4, stride=2, padding=1),
+        ]
+        super().__init__(body, config.output_activation)
+
+
+class SmallMnistDiscriminator(DiscriminatorWithQ):
+    """The paper's trunk without its FC1024 and at `width` channels: 4x4 conv W/2 s2-lReLU,
+    4x4 conv W s2-BN-lReLU; the D and Q heads read the 7x7xW features."""
+
+    def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
+        slope, start, width = config.leaky_slope, config.image_size // 4, config.width
+        trunk = nn.Sequential(
+            nn.Conv2d(config.image_channels, width // 2, 4, stride=2, padding=1),
+            nn.LeakyReLU(slope),
+            nn.Conv2d(width // 2, width, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.LeakyReLU(slope),
+            nn.Flatten(),
+        )
+        super().__init__(trunk, width * start * start, spec, slope)
+
+
+def check_small(config: ModelConfig) -> None:
+    """mnist_small makes 28x28 images from an even width (its first layers have half of it)."""
+    size_check("mnist_small", 28)(config)
+    require(config.width >= 2 and config.width % 2 == 0, "model.width", "must be an even number, 2 or more")
