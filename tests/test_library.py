@@ -186,3 +186,91 @@ def test_evaluate_run_and_select_read_the_runs_data_folder(data_dir, tmp_path, m
     assert result["images"] == 100
     with pytest.raises(InfoGANError, match="would have been downloaded"):  # one given wins over the run's
         infogan.evaluate_run(run, samples=100, limit=100, quality_samples=0, data_dir=tmp_path / "nowhere")
+
+
+# -- every command is one call: each call writes what its command writes ----------------------
+
+
+def _cli(*argv):
+    from infogan.cli import main
+
+    assert main([str(a) for a in argv]) == 0, argv
+
+
+def test_each_python_call_writes_what_its_command_writes(train_slice, mnist_test, tmp_path, capsys):
+    from PIL import Image
+
+    run = _train(tmp_path / "run", 5, train_slice).run_dir
+    model, cli, py = infogan.load(run), tmp_path / "cli", tmp_path / "py"
+    cli.mkdir(), py.mkdir()
+    _cli("sample", run, "--out", cli / "s.png", "-n", 12, "--columns", 4, "--code", "c1=3", "--seed", 2,
+         "--device", "cpu")
+    images = infogan.save_samples(run, py / "s.png", count=12, columns=4, codes={"c1": 3}, seed=2, device="cpu")
+    assert images.shape == (12, 1, 28, 28)
+    infogan.save_samples(model, py / "m.png", count=12, columns=4, codes={"c1": 3}, seed=2)  # a model object
+    assert (py / "s.png").read_bytes() == (cli / "s.png").read_bytes() == (py / "m.png").read_bytes()
+    (run / "evaluation.json").write_text('{"clustering": {"c1": {"mapping": [3, 1, 2, 0, 4, 5, 6, 7, 8, 9]}}}')
+    _cli("traverse", run, "--out", cli / "t.png", "--layout", "rows", "--steps", 5, "--device", "cpu")
+    assert infogan.save_traversal(run, py / "t.png", layout="rows", steps=5, device="cpu") == ["c1", "c2", "c3"]
+    assert (py / "t.png").read_bytes() == (cli / "t.png").read_bytes()  # titled from evaluation.json alike
+    png = tmp_path / "digit.png"
+    Image.fromarray(mnist_test[0][0, 0].numpy()).save(png)
+    idx = tmp_path / "few-idx3-ubyte"
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28))
+    idx.write_bytes(header + mnist_test[0][:3].numpy().tobytes())
+    for suffix in (".csv", ".npy"):
+        _cli("encode", run, png, idx, "--out", cli / f"codes{suffix}", "--device", "cpu")
+        encoded = infogan.encode_files(run, [png, idx], py / f"codes{suffix}", device="cpu")
+        assert (py / f"codes{suffix}").read_bytes() == (cli / f"codes{suffix}").read_bytes()
+    assert encoded.sources == [str(png), "few-idx3-ubyte[0]", "few-idx3-ubyte[1]", "few-idx3-ubyte[2]"]
+    assert torch.equal(encoded.codes["c1"], model.encode(encoded.images)["c1"])
+    assert infogan.encode_files(model, png).table.shape == (1, 3)  # one file; nothing written
+    _cli("curves", run, "--out", cli / "curves.png")
+    assert [r["step"] for r in infogan.save_curves(run, py / "curves.png")] == [5]
+    assert Image.open(py / "curves.png").tobytes() == Image.open(cli / "curves.png").tobytes()
+    capsys.readouterr()
+    _cli("presets")
+    assert capsys.readouterr().out.split() == infogan.preset_names()
+
+
+def test_the_python_calls_refuse_bad_input_as_the_commands_do(train_slice, tmp_path):
+    run = _train(tmp_path / "run", 2, train_slice).run_dir
+    with pytest.raises(InfoGANError, match="-n is 5,000: a grid holds at most 4,096"):
+        infogan.save_samples(tmp_path / "not-loaded", tmp_path / "s.png", count=5000)
+    with pytest.raises(InfoGANError, match=r"s.gif must end in .png, .jpg or .jpeg"):
+        infogan.save_samples(tmp_path / "not-loaded", tmp_path / "s.gif")
+    with pytest.raises(InfoGANError, match="unknown code"):
+        infogan.save_samples(run, tmp_path / "s.png", codes={"c9": 1}, device="cpu")
+    with pytest.raises(InfoGANError, match=r"codes.txt must end in .csv or .npy"):
+        infogan.encode_files(tmp_path / "not-loaded", [tmp_path / "x.png"], tmp_path / "codes.txt")
+    with pytest.raises(InfoGANError, match="does not exist"):
+        infogan.encode_files(run, [tmp_path / "nowhere.png"], tmp_path / "codes.csv", device="cpu")
+    with pytest.raises(InfoGANError, match="is this a run directory"):
+        infogan.save_curves(tmp_path, tmp_path / "curves.png")
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".png", ".gif", ".txt", ".csv")]
+
+
+def test_every_command_has_a_python_call_in_the_docs_table():
+    import argparse
+    import importlib
+    import re
+
+    from infogan.cli import build_parser
+
+    def commands(parser, prefix):
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not actions:
+            return [prefix]
+        return [name for word, sub in actions[0].choices.items() for name in commands(sub, f"{prefix} {word}")]
+
+    def resolve(dotted):  # an attribute of the package, or else a module under it
+        found, parts = infogan, dotted.split(".")
+        for i, part in enumerate(parts[1:], start=2):
+            found = getattr(found, part, None) or importlib.import_module(".".join(parts[:i]))
+        return found
+
+    page = (Path(__file__).parents[1] / "docs" / "python.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `(infogan [a-z -]+?)` \| `([\w.]+)`", page, flags=re.M))
+    for command in commands(build_parser(), "infogan"):
+        assert command in table, f"{command} has no row in docs/python.md's table of Python calls"
+        assert callable(resolve(table[command])), f"{command}: {table[command]} does not exist"

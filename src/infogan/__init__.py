@@ -1,14 +1,17 @@
 """InfoGAN: GANs whose latent codes become interpretable without labels (Chen et al. 2016).
 
-The operations, one call each: `train` (into a run directory, with resume), `load` (a run,
-export or .safetensors file), `evaluate_run` (the evaluation report), `select` (pick a run
-without labels), `save_traversal`; `InfoGAN` generates, encodes and exports.
+Every command of the CLI is one call: `train` (into a run directory, with resume),
+`preset_names`, `load` (a run, export or .safetensors file), `evaluate_run` (the evaluation
+report), `select` (pick a run without labels), `save_samples`, `save_traversal`, `encode_files`,
+`save_curves`, `train_feature_classifier`; `InfoGAN` generates, encodes and exports; the
+explorer is `infogan.explore.explore` (it needs the explore extra).
 """
 
-from infogan.config import Config, config_from_dict, resolve_config
+from infogan.config import Config, config_from_dict, preset_names, resolve_config
 from infogan.core.latent import Latent, LatentSpec
 from infogan.errors import InfoGANError
 from infogan.evaluation.disentanglement import GroundTruth, dsprites_truth, evaluate_disentanglement, representation_of
+from infogan.evaluation.encoding import EncodedFiles, encode_files
 from infogan.evaluation.measures import cluster_metrics, evaluate, evaluate_disentanglement_of, information_bounds
 from infogan.evaluation.quality import (
     frechet_distance,
@@ -24,10 +27,13 @@ from infogan.training.loop import Trainer
 from infogan.training.memory import reuse_freed_memory
 from infogan.training.run import TrainResult, train
 from infogan.version import __version__
+from infogan.viz.curves import save_curves
+from infogan.viz.samples import save_samples
 from infogan.viz.traversal import save_traversal
 
 __all__ = [
     "Config",
+    "EncodedFiles",
     "GroundTruth",
     "InfoGAN",
     "InfoGANError",
@@ -40,6 +46,7 @@ __all__ = [
     "cluster_metrics",
     "config_from_dict",
     "dsprites_truth",
+    "encode_files",
     "evaluate",
     "evaluate_disentanglement",
     "evaluate_disentanglement_of",
@@ -48,8 +55,11 @@ __all__ = [
     "information_bounds",
     "load",
     "load_feature_classifier",
+    "preset_names",
     "quality_score",
     "resolve_config",
+    "save_curves",
+    "save_samples",
     "save_traversal",
     "select",
     "representation_of",

@@ -337,7 +337,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def preset_names() -> list[str]:
-    """Names of the presets shipped with the package."""
+    """Names of the presets shipped with the package, as `infogan presets` lists them."""
     folder = resources.files("infogan") / "presets"
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 

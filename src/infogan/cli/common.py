@@ -1,13 +1,10 @@
-"""What every command shares: argument types, the device and thread options, writing files
-and printing notes."""
+"""What every command shares: argument types, the device and thread options, and printing
+notes."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-from infogan.fileio import write_output
 
 
 def positive_int(text: str) -> int:
@@ -39,7 +36,3 @@ def add_device_options(parser: argparse.ArgumentParser, device_default: str | No
 def note(line: str) -> None:
     """A progress line, on standard error."""
     print(line, file=sys.stderr, flush=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    write_output(path, text.encode("utf-8"))

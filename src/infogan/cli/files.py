@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
-import numpy as np
-
-from infogan.cli.common import add_device_options, write_text
-from infogan.data.inputs import read_inputs
-from infogan.errors import InfoGANError
-from infogan.fileio import write_output
-from infogan.model import InfoGAN, load
+from infogan.cli.common import add_device_options
+from infogan.evaluation.encoding import encode_files
+from infogan.model import load
 
 
 def add_commands(commands) -> None:
@@ -30,31 +24,9 @@ def _add_encode(commands) -> None:
 
 
 def cmd_encode(args) -> int:
-    if args.out.suffix not in (".csv", ".npy"):
-        raise InfoGANError(f"--out {args.out} must end in .csv or .npy")
-    model = load(args.model, args.device)
-    images, sources = read_inputs(args.inputs, model.config.model.image_channels, model.config.model.image_size)
-    codes = model.encode(images)
-    names = list(codes)
-    table = np.stack([codes[n].float().numpy() for n in names], axis=1) if names else np.zeros((len(sources), 0))
-    if args.out.suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, table.astype(np.float32))
-        write_output(args.out, buffer.getvalue())
-    else:
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(["source", *names])
-        for source, row in zip(sources, table):
-            writer.writerow([source, *(_format_code(model, n, v) for n, v in zip(names, row))])
-        write_text(args.out, text.getvalue())
-    print(f"wrote {args.out}: {len(sources)} images, columns {', '.join(names)}")
+    encoded = encode_files(args.model, args.inputs, args.out, device=args.device)
+    print(f"wrote {args.out}: {len(encoded.sources)} images, columns {', '.join(encoded.codes)}")
     return 0
-
-
-def _format_code(model: InfoGAN, name: str, value: float) -> str:
-    kind, _ = model.spec.locate(name)
-    return str(int(value)) if kind == "categorical" else f"{value:.6f}"
 
 
 def _add_export(commands) -> None:

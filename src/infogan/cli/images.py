@@ -10,9 +10,8 @@ from infogan.cli.common import add_device_options, positive_int
 from infogan.config import parse_override
 from infogan.errors import InfoGANError
 from infogan.evaluation.labels import read_labels
-from infogan.fileio import check_output_folder
 from infogan.model import load
-from infogan.viz.figures import check_grid_size, grid, save_image_atomically
+from infogan.viz.samples import save_samples
 from infogan.viz.traversal import SUFFIXES, save_traversal
 
 
@@ -41,11 +40,9 @@ def _add_sample(commands) -> None:
 
 def cmd_sample(args) -> int:
     codes = dict(parse_code(text) for text in args.code)
-    check_grid_size(args.count, "-n")  # before anything is loaded or generated
-    check_output_folder(args.out)
-    model = load(args.model, args.device)
-    images = model.generate(args.count, codes, seed=args.seed)
-    save_image_atomically(grid(images, args.columns), args.out)
+    save_samples(
+        args.model, args.out, count=args.count, columns=args.columns, codes=codes, seed=args.seed, device=args.device
+    )
     print(f"wrote {args.out}")
     return 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from infogan.cli.common import add_device_options, positive_int
-from infogan.errors import InfoGANError
 
 
 def add_commands(commands) -> None:
@@ -22,12 +21,9 @@ def _add_curves(commands) -> None:
 
 
 def cmd_curves(args) -> int:
-    from infogan.config import resolve_config
-    from infogan.viz.curves import code_titles, plot_curves, read_metrics
+    from infogan.viz.curves import save_curves
 
-    records = read_metrics(args.run_dir / "metrics.jsonl")
-    config = resolve_config(None, args.run_dir / "config.yaml")
-    plot_curves(records, config, args.out, code_titles(args.run_dir, config))
+    records = save_curves(args.run_dir, args.out)
     print(f"wrote {args.out} ({len(records)} log points up to step {records[-1]['step']})")
     return 0
 
@@ -57,10 +53,8 @@ def _add_explore(commands) -> None:
 
 
 def cmd_explore(args) -> int:
-    try:
-        from infogan.explore.server import explore
-    except ImportError as exc:
-        raise InfoGANError(f"infogan explore needs the explore extra ({exc}): pip install 'infogan[explore]'") from None
+    from infogan.explore import explore
+
     explore([args.model] + ([args.model2] if args.model2 else []), args.host, args.port, tuple(args.range), args.device)
     return 0
 
@@ -89,7 +83,6 @@ def _add_quality_net(commands) -> None:
 
 def cmd_quality_net_train(args) -> int:
     from infogan.evaluation.quality import train_feature_classifier
-    from infogan.runtime import resolve_device
 
     network = train_feature_classifier(
         args.dataset,
@@ -99,7 +92,7 @@ def cmd_quality_net_train(args) -> int:
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         overwrite=args.force,
-        device=resolve_device(args.device),
+        device=args.device,
         log=lambda line: print(f"{args.dataset}: {line}", flush=True),
     )
     _print_classifier(network.metadata)

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infogan.config import Config
+from infogan.config import Config, resolve_config
 from infogan.errors import InfoGANError
 from infogan.fileio import atomic_write, check_output_folder, read_jsonl
+
+
+def save_curves(run_dir: str | Path, out: str | Path) -> list[dict]:
+    """Plot a run's curves to the PNG file `out` and return the log records plotted; the same
+    as `infogan curves`. The codes are titled from the run's evaluation.json when it has one
+    ("c1 (digit)"). Needs matplotlib (pip install 'infogan[plots]')."""
+    run_dir = Path(run_dir)
+    records = read_metrics(run_dir / "metrics.jsonl")
+    config = resolve_config(None, run_dir / "config.yaml")
+    plot_curves(records, config, out, code_titles(run_dir, config))
+    return records
 
 
 def read_metrics(path: str | Path) -> list[dict]:

@@ -161,12 +161,18 @@ def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 1) -> Image
     return canvas
 
 
+def check_still_image(path: str | Path) -> str:
+    """The PIL format of a still image file named `path` (png or jpeg), or an InfoGANError."""
+    fmt = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg"}.get(Path(path).suffix.lstrip(".").lower())
+    if fmt is None:
+        raise InfoGANError(f"output {path} must end in .png, .jpg or .jpeg")
+    return fmt
+
+
 def save_pil_atomically(image: Image.Image, path: str | Path) -> None:
     """Write a PIL image as PNG or JPEG; the file appears complete or not at all."""
     path = Path(path)
-    fmt = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg"}.get(path.suffix.lstrip(".").lower())
-    if fmt is None:
-        raise InfoGANError(f"output {path} must end in .png, .jpg or .jpeg")
+    fmt = check_still_image(path)
     try:
         with atomic_write(path) as tmp:
             image.save(tmp, format=fmt)

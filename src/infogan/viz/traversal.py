@@ -11,9 +11,9 @@ import torch
 
 from infogan.core.latent import check_sweep, code_rows_latents, traversal_latents
 from infogan.errors import InfoGANError
-from infogan.evaluation.labels import CodeLabel, RunLabels
+from infogan.evaluation.labels import CodeLabel, RunLabels, read_labels
 from infogan.fileio import check_output_folder
-from infogan.model import InfoGAN
+from infogan.model import InfoGAN, load
 from infogan.viz.figures import (
     Sweep,
     grid,
@@ -31,7 +31,7 @@ MAX_FRAME_MS = 60_000  # a GIF frame shown a minute; the format stores at most 6
 
 
 def save_traversal(
-    model: InfoGAN,
+    model: InfoGAN | str | Path,
     out: str | Path,
     *,
     code: str | None = None,
@@ -42,13 +42,17 @@ def save_traversal(
     layout: Literal["panels", "rows"] = "panels",
     seed: int = 0,
     labels: RunLabels | None = None,
+    device: str = "auto",
 ) -> list[str]:
-    """Write a traversal of `code` (default: every code) to `out` and return the codes drawn.
+    """Write a traversal of `code` (default: every code) to `out` and return the codes drawn;
+    the same as `infogan traverse`.
 
+    `model` is an `InfoGAN`, or a run directory, export folder or .safetensors file loaded onto
+    `device` (its codes then titled from the evaluation.json beside it, as the command does).
     "panels": one panel per code, `rows` random draws by `steps` values (categorical codes:
     their values); a .gif sweeps each code back and forth. "rows" (PNG/JPEG): one row per code,
-    every row from the same draw, each titled by `labels` (default: plain code names; see
-    `infogan.evaluation.labels.read_labels` for the titles `infogan evaluate` makes possible).
+    every row from the same draw, each titled by `labels` (default: those of the evaluation.json
+    beside a model given by its path, else plain code names; see `infogan.evaluation.labels`).
     Everything is checked before an image is made: `value_range` and `steps` by the rule the
     explorer uses (`infogan.core.latent.check_sweep`), `rows` up to MAX_ROWS, `frame_ms` up to
     MAX_FRAME_MS, and the folder of `out` must exist.
@@ -59,10 +63,11 @@ def save_traversal(
         raise InfoGANError(f"--out {out} must end in .png, .jpg, .jpeg or .gif")
     _check_sizes(value_range, steps, rows, frame_ms)
     check_output_folder(out)
+    given, model = model, model if isinstance(model, InfoGAN) else load(model, device)
+    labels = labels or _labels(given, model)
     names = [code] if code else model.spec.code_names
     if not names:
         raise InfoGANError("this model has no latent codes to traverse")
-    labels = labels or RunLabels({name: CodeLabel(name) for name in model.spec.code_names})
     if layout == "rows":
         return _rows(model, out, code, value_range, steps, seed, labels)
     sweeps = []
@@ -76,6 +81,13 @@ def save_traversal(
     else:
         save_image_atomically(stack_panels([grid(images, columns) for _, images, columns in sweeps]), out)
     return names
+
+
+def _labels(given: InfoGAN | str | Path, model: InfoGAN) -> RunLabels:
+    """Titles from the evaluation.json beside a model given by its path; else plain code names."""
+    if isinstance(given, InfoGAN):
+        return RunLabels({name: CodeLabel(name) for name in model.spec.code_names})
+    return read_labels(given, model.spec, model.config.data.dataset, model.step)
 
 
 def _check_sizes(value_range, steps: int, rows: int, frame_ms: int) -> None:

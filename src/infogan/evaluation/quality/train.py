@@ -14,6 +14,7 @@ from infogan.data import IDX_DATASETS, load_split, load_svhn
 from infogan.errors import InfoGANError
 from infogan.evaluation.quality.network import ARCHITECTURE_VERSION, FEATURE_DIM, FeatureClassifier, architecture_hash
 from infogan.evaluation.quality.store import classifier_path, save_classifier
+from infogan.runtime import resolve_device
 
 LABELLED_DATASETS = (*IDX_DATASETS, "svhn")
 
@@ -49,10 +50,12 @@ def train_feature_classifier(
     (default: the user cache; an existing file is refused unless `overwrite`).
 
     Adam with a cosine learning-rate decay to 0; batches drawn by a generator seeded with `seed`,
-    which also seeds the initial weights. Facts about the run are in `network.metadata`.
+    which also seeds the initial weights, on `device` ("auto", "cpu", "cuda[:N]"). Facts about
+    the run are in `network.metadata`. The same as `infogan quality-net train`.
     """
     if epochs < 1 or batch_size < 1 or (limit is not None and limit < 1):
         raise InfoGANError(f"epochs, batch size and limit must be 1 or more (got {epochs}, {batch_size}, {limit})")
+    device = resolve_device(device)  # "auto" too; one that cannot be used fails before any data is read
     target = Path(path) if path is not None else classifier_path(dataset)
     if save and target.exists() and not overwrite:
         raise InfoGANError(
