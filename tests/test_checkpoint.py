@@ -1,4 +1,3 @@
-import json
 import pickle
 
 import pytest
@@ -8,7 +7,7 @@ from safetensors.torch import save_file
 
 import infogan
 import infogan.checkpoint as ckpt
-from helpers import tiny_config
+from helpers import rewrite_checkpoint, tiny_config
 from infogan.cli import main
 from infogan.errors import InfoGANError
 from infogan.training.loop import Trainer
@@ -92,17 +91,6 @@ def test_resume_refuses_a_changed_network(trained, train_slice):
 # -- a checkpoint is checked before anything is built from it ----------------------------------
 
 
-def _rewrite(source, target, edit_meta=None, edit_tensors=None):
-    with safe_open(str(source), framework="pt") as handle:
-        meta = json.loads(handle.metadata()["infogan"])
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    if edit_meta:
-        edit_meta(meta)
-    if edit_tensors:
-        edit_tensors(tensors)
-    save_file(tensors, str(target), metadata={"infogan": json.dumps(meta)})
-
-
 def _never_build(monkeypatch):
     def build(*args, **kwargs):
         raise AssertionError("networks were built from a checkpoint that should have been refused")
@@ -133,7 +121,8 @@ def test_the_conv_width_is_bounded_too():
 
 def test_a_checkpoint_asking_for_a_huge_network_is_refused_before_any_is_built(trained, tmp_path, monkeypatch, capsys):
     path = tmp_path / "huge.safetensors"
-    _rewrite(ckpt.latest_checkpoint(trained.run_dir), path, lambda m: m["config"]["latent"].update(noise_dim=10**7))
+    huge = lambda m: m["config"]["latent"].update(noise_dim=10**7)  # noqa: E731
+    rewrite_checkpoint(ckpt.latest_checkpoint(trained.run_dir), path, huge)
     _never_build(monkeypatch)
     assert main(["sample", str(path), "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
@@ -147,7 +136,8 @@ def test_tensor_shapes_in_the_header_are_checked_against_the_config_before_build
     first = next(key for key, shape in shapes.items() if key.startswith("net.generator.") and 74 in shape)
     shape = shapes[first]
     path = tmp_path / "edited.safetensors"
-    _rewrite(source, path, lambda m: m["config"]["latent"].update(noise_dim=100))  # 112 inputs, weights for 74
+    # 112 inputs, weights for 74
+    rewrite_checkpoint(source, path, lambda m: m["config"]["latent"].update(noise_dim=100))
     _never_build(monkeypatch)
     implied = tuple(112 if size == 74 else size for size in shape)
     with pytest.raises(InfoGANError) as info:
@@ -190,7 +180,7 @@ def test_a_checkpoint_with_values_no_training_writes_is_refused_naming_the_newes
 ):
     run = two_checkpoints
     newest = ckpt.checkpoint_paths(run)[-1]
-    _rewrite(newest, newest, edit_tensors=_poison(key_start, value))
+    rewrite_checkpoint(newest, newest, edit_tensors=_poison(key_start, value))
     with pytest.raises(InfoGANError, match=key_start) as info:
         ckpt.load_snapshot(newest)
     assert "step-0000002.safetensors" in str(info.value)
@@ -203,7 +193,7 @@ def test_sample_and_resume_refuse_a_poisoned_checkpoint_and_say_when_none_is_goo
 ):
     run = two_checkpoints
     for path in ckpt.checkpoint_paths(run):
-        _rewrite(path, path, edit_tensors=_poison("net.generator.", float("nan")))
+        rewrite_checkpoint(path, path, edit_tensors=_poison("net.generator.", float("nan")))
     assert main(["sample", str(run), "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 2
     assert not (tmp_path / "s.png").exists()
     argv = ["train", "--out", str(run), "--resume", "--device", "cpu", "--data-dir", str(data_dir), "--max-steps", "6"]
@@ -216,7 +206,7 @@ def test_sample_and_resume_refuse_a_poisoned_checkpoint_and_say_when_none_is_goo
 def test_tensors_of_a_dtype_no_checkpoint_holds_are_refused_not_a_crash(trained, tmp_path):
     path = tmp_path / "odd.safetensors"
     first = lambda tensors: next(k for k in tensors if k.startswith("net.generator.") and k.endswith("weight"))  # noqa: E731
-    _rewrite(
+    rewrite_checkpoint(
         ckpt.latest_checkpoint(trained.run_dir),
         path,
         edit_tensors=lambda t: t.update({first(t): t[first(t)].to(torch.float8_e4m3fn)}),

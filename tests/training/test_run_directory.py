@@ -10,12 +10,10 @@ import time
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 import infogan
 import infogan.checkpoint as ckpt
-from helpers import tiny_config
+from helpers import rewrite_checkpoint, tiny_config
 from infogan.cli import main
 from infogan.errors import InfoGANError
 from infogan.fileio import TEMP_PREFIX, read_jsonl
@@ -144,17 +142,6 @@ def test_rotation_counts_only_checkpoints_that_load(train_slice, tmp_path):
 # -- checkpoints whose metadata or tensors are not what this infogan writes --------------------
 
 
-def _rewrite(source, target, edit_meta=None, edit_tensors=None):
-    with safe_open(str(source), framework="pt") as handle:
-        meta = json.loads(handle.metadata()["infogan"])
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    if edit_meta:
-        edit_meta(meta)
-    if edit_tensors:
-        edit_tensors(tensors)
-    save_file(tensors, str(target), metadata={"infogan": json.dumps(meta)})
-
-
 def _delete(key):
     return lambda meta: meta.pop(key)
 
@@ -182,7 +169,7 @@ def test_damaged_metadata_is_refused_and_skipped_on_resume(run, tmp_path, edit_m
     copy = tmp_path / "run"
     subprocess.run(["cp", "-r", str(run), str(copy)], check=True)
     newest = ckpt.checkpoint_paths(copy)[-1]
-    _rewrite(newest, newest, edit_meta, edit_tensors)
+    rewrite_checkpoint(newest, newest, edit_meta, edit_tensors)
     with pytest.raises(InfoGANError, match=message):
         ckpt.load_snapshot(newest)
     assert main(["sample", str(newest), "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 2
@@ -200,7 +187,7 @@ def test_damaged_metadata_is_refused_and_skipped_on_resume(run, tmp_path, edit_m
 )
 def test_state_that_does_not_fit_the_model_is_refused_before_training(run, tmp_path, edit_meta, edit_tensors, message):
     path = tmp_path / "odd.safetensors"
-    _rewrite(ckpt.checkpoint_paths(run)[-1], path, edit_meta, edit_tensors)
+    rewrite_checkpoint(ckpt.checkpoint_paths(run)[-1], path, edit_meta, edit_tensors)
     snapshot = ckpt.load_snapshot(path)
     trainer = Trainer(snapshot.config, torch.zeros(32, 1, 28, 28, dtype=torch.uint8))
     with pytest.raises(InfoGANError, match=message):
