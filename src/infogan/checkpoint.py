@@ -108,7 +108,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
 
 
 def _load(path: Path) -> Snapshot:
-    """`load_snapshot` but for the check of the values."""
+    """The snapshot in a file, its values not yet checked (see `load_snapshot`)."""
     meta, tensors = _read(path)
     networks: dict[str, dict[str, torch.Tensor]] = {}
     optim_tensors: dict[str, dict[str, dict[str, torch.Tensor]]] = {}

@@ -8,6 +8,7 @@ loads the training images, trains, and hands back the trained model. The command
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sys
 import threading
@@ -158,8 +159,6 @@ def _training_images(config: Config, images, run: RunDirectory | None, world: Wo
 
 def _record_data(run: RunDirectory, record: dict) -> None:
     """Write RUN_DIR/data.json: the folder and files this start or resume read, with checksums."""
-    import json
-
     path = run.path / DATA_RECORD
     try:
         write_bytes_atomically(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
