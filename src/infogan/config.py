@@ -42,6 +42,7 @@ SIZE_LIMITS = {
     "latent.categorical": 1000,  # values of one categorical code
     "latent.codes": 32,  # categorical codes, and continuous ones
     "model.width": 256,
+    "model.hidden": 4096,
     "model.image_size": 1024,
     "optim.batch_size": 8192,
 }
@@ -183,6 +184,7 @@ class Config:
         for key, value in (
             ("latent.noise_dim", latent.noise_dim),
             ("model.width", self.model.width),
+            ("model.hidden", self.model.hidden),
             ("model.image_size", self.model.image_size),
             ("optim.batch_size", self.optim.batch_size),
         ):

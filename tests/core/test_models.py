@@ -137,6 +137,29 @@ def test_small_mnist_networks_are_the_paper_ones_without_the_1024_layers_at_a_wi
     assert [m.out_channels for m in _layers(d.trunk, torch.nn.Conv2d)] == [width // 2, width]
 
 
+def test_small_mnist_networks_put_a_hidden_layer_of_the_chosen_width_in_g_and_d():
+    spec = LatentSpec()
+    g, d = build_networks(ModelConfig(architecture="mnist_small", width=16, hidden=96), spec)
+    images = g(spec.to_input(spec.sample(3)))
+    logits, q = d(images)
+    assert images.shape == (3, 1, 28, 28) and logits.shape == (3,) and q.continuous_mean.shape == (3, 2)
+    assert [(m.in_features, m.out_features) for m in _layers(g, torch.nn.Linear)] == [
+        (spec.input_dim, 96),
+        (96, 16 * 7 * 7),
+    ]
+    assert [(m.in_features, m.out_features) for m in _layers(d.trunk, torch.nn.Linear)] == [(16 * 7 * 7, 96)]
+    assert d.d_head.in_features == 96 and d.joinable
+
+
+def test_only_the_small_mnist_networks_take_a_hidden_width():
+    from infogan.errors import InfoGANError
+
+    with pytest.raises(InfoGANError, match="only the mnist_small architecture has a hidden layer"):
+        ModelConfig(architecture="conv", hidden=128)
+    with pytest.raises(InfoGANError, match="model.hidden"):
+        ModelConfig(architecture="mnist_small", hidden=-1)
+
+
 def test_only_networks_with_a_width_take_one():
     from infogan.errors import InfoGANError
 

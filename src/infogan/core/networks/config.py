@@ -22,6 +22,7 @@ class ModelConfig:
     leaky_slope: float = 0.01
     output_activation: str = "sigmoid"
     width: int = 64
+    hidden: int = 0  # mnist_small only: a fully connected layer this wide in G (first) and D (last); 0: none
     spectral_norm: bool = False  # on every layer of D and Q (and of InfoGAN-CR's H but its last)
 
     def __post_init__(self) -> None:
@@ -36,6 +37,11 @@ class ModelConfig:
             "model.width",
             f"is {self.width}, but only the {' and '.join(WIDE_ARCHITECTURES)} architectures have a width; "
             "the paper's networks are fixed",
+        )
+        require(
+            self.hidden == 0 or self.architecture == "mnist_small",
+            "model.hidden",
+            f"is {self.hidden}, but only the mnist_small architecture has a hidden layer to size",
         )
         ARCHITECTURES[self.architecture].check(self)
 

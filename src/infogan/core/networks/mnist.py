@@ -57,13 +57,15 @@ class MnistDiscriminator(DiscriminatorWithQ):
 
 
 class SmallMnistGenerator(ImageGenerator):
-    """The paper's generator without its 1024-wide layer and at `width` channels (128 in the
-    paper): FC 7x7xW-BN-ReLU, 4x4 upconv W/2 s2-BN-ReLU, 4x4 upconv C s2, activation."""
+    """The paper's generator with its 1024-wide layer `hidden` wide (or none) and at `width`
+    channels (128 in the paper): [FC H-BN-ReLU], FC 7x7xW-BN-ReLU, 4x4 upconv W/2 s2-BN-ReLU,
+    4x4 upconv C s2, activation."""
 
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
-        start, width = config.image_size // 4, config.width
+        start, width, hidden = config.image_size // 4, config.width, config.hidden
         body = [
-            nn.Linear(spec.input_dim, width * start * start, bias=False),
+            *(_fully_connected(spec.input_dim, hidden, nn.ReLU()) if hidden else []),
+            nn.Linear(hidden or spec.input_dim, width * start * start, bias=False),
             nn.BatchNorm1d(width * start * start),
             nn.ReLU(),
             nn.Unflatten(1, (width, start, start)),
@@ -76,11 +78,12 @@ class SmallMnistGenerator(ImageGenerator):
 
 
 class SmallMnistDiscriminator(DiscriminatorWithQ):
-    """The paper's trunk without its FC1024 and at `width` channels: 4x4 conv W/2 s2-lReLU,
-    4x4 conv W s2-BN-lReLU; the D and Q heads read the 7x7xW features."""
+    """The paper's trunk with its FC1024 `hidden` wide (or none) and at `width` channels: 4x4
+    conv W/2 s2-lReLU, 4x4 conv W s2-BN-lReLU, [FC H-BN-lReLU]; the D and Q heads read the last
+    features (7x7xW without the hidden layer)."""
 
     def __init__(self, config: ModelConfig, spec: LatentSpec) -> None:
-        slope, start, width = config.leaky_slope, config.image_size // 4, config.width
+        slope, start, width, hidden = config.leaky_slope, config.image_size // 4, config.width, config.hidden
         trunk = nn.Sequential(
             nn.Conv2d(config.image_channels, width // 2, 4, stride=2, padding=1),
             nn.LeakyReLU(slope),
@@ -88,11 +91,17 @@ class SmallMnistDiscriminator(DiscriminatorWithQ):
             nn.BatchNorm2d(width),
             nn.LeakyReLU(slope),
             nn.Flatten(),
+            *(_fully_connected(width * start * start, hidden, nn.LeakyReLU(slope)) if hidden else []),
         )
-        super().__init__(trunk, width * start * start, spec, slope)
+        super().__init__(trunk, hidden or width * start * start, spec, slope)
+
+
+def _fully_connected(inputs: int, outputs: int, activation: nn.Module) -> list[nn.Module]:
+    return [nn.Linear(inputs, outputs, bias=False), nn.BatchNorm1d(outputs), activation]
 
 
 def check_small(config: ModelConfig) -> None:
     """mnist_small makes 28x28 images from an even width (its first layers have half of it)."""
     size_check("mnist_small", 28)(config)
     require(config.width >= 2 and config.width % 2 == 0, "model.width", "must be an even number, 2 or more")
+    require(config.hidden >= 0, "model.hidden", "must be 0 (no hidden layer) or more")
