@@ -3,8 +3,10 @@
 Every command of the CLI is one call: `train` (into a run directory, with resume),
 `preset_names`, `load` (a run, export or .safetensors file), `evaluate_run` (the evaluation
 report), `select` (pick a run without labels), `save_samples`, `save_traversal`, `encode_files`,
-`save_curves`, `train_feature_classifier`; `InfoGAN` generates, encodes and exports; the
-explorer is `infogan.explore.explore` (it needs the explore extra).
+`save_curves`, `train_feature_classifier`, `shipped_models` (and `model_card`); `InfoGAN`
+generates, encodes and exports; the explorer is `infogan.explore.explore` (it needs the
+explore extra). Wherever a model is taken, the name of a shipped model works too:
+`infogan.load("mnist")`.
 """
 
 from infogan.config import Config, config_from_dict, preset_names, resolve_config
@@ -23,6 +25,7 @@ from infogan.evaluation.report import evaluate_run
 from infogan.evaluation.run_selection import select
 from infogan.evaluation.selection import SelectionSizes, select_by_agreement, select_models
 from infogan.model import InfoGAN, load
+from infogan.shipped import model_card, shipped_models
 from infogan.training.loop import Trainer
 from infogan.training.memory import reuse_freed_memory
 from infogan.training.run import TrainResult, train
@@ -55,6 +58,7 @@ __all__ = [
     "information_bounds",
     "load",
     "load_feature_classifier",
+    "model_card",
     "preset_names",
     "quality_score",
     "resolve_config",
@@ -66,6 +70,7 @@ __all__ = [
     "reuse_freed_memory",
     "select_by_agreement",
     "select_models",
+    "shipped_models",
     "train",
     "train_feature_classifier",
 ]

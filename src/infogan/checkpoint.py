@@ -23,6 +23,7 @@ from torch import nn
 from infogan.config import Config, config_from_dict
 from infogan.errors import InfoGANError
 from infogan.fileio import write_bytes_atomically, write_error
+from infogan.shipped import resolve, shadowing_note
 
 FORMAT = "infogan"
 VERSION = 1
@@ -342,15 +343,20 @@ def load_latest_valid(run_dir: str | Path) -> tuple[Snapshot, Path]:
 
 
 def load_model(path: str | Path) -> Snapshot:
-    """The snapshot behind a run directory (newest valid checkpoint), an export folder or a file."""
-    path = Path(path)
-    if path.is_file():
-        return load_snapshot(path)
-    if (path / "model.safetensors").is_file():
-        return load_snapshot(path / "model.safetensors")
-    if path.is_dir():
+    """The snapshot behind a run directory (newest valid checkpoint), an export folder, a file or
+    the name of a shipped model (see `infogan.shipped.resolve`)."""
+    path = resolve(path)
+    try:
+        if path.is_file():
+            return load_snapshot(path)
+        if (path / "model.safetensors").is_file():
+            return load_snapshot(path / "model.safetensors")
         return load_latest_valid(path)[0]
-    raise InfoGANError(f"{path} does not exist; give a run directory, an export directory or a .safetensors file")
+    except InfoGANError as exc:
+        note = shadowing_note(path)
+        if note:  # a folder here named like a shipped model, and not a model: say which was read
+            raise InfoGANError(f"{exc}{note}") from None
+        raise
 
 
 # -- loading into networks and optimisers, after checking every tensor -----------------------

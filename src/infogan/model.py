@@ -216,7 +216,8 @@ class InfoGAN:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
-    """Load a model from a run directory (newest checkpoint), an export folder or a .safetensors
-    file, onto `device` ("auto", "cpu", "cuda", "cuda:N")."""
+    """Load a model from a run directory (newest checkpoint), an export folder, a .safetensors
+    file or a shipped model's name (`infogan.shipped_models()`), onto `device` ("auto", "cpu",
+    "cuda", "cuda:N")."""
     resolve_device(device)  # a device that cannot be used here fails before any file is read
     return InfoGAN.from_snapshot(ckpt.load_model(path), device)

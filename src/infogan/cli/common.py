@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+MODEL_HELP = "run directory, export folder, .safetensors file or a shipped model's name (see infogan models)"
+
 
 def positive_int(text: str) -> int:
     value = int(text)

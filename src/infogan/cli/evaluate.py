@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from infogan.cli.common import add_device_options, non_negative_int, note, positive_int
+from infogan.cli.common import MODEL_HELP, add_device_options, non_negative_int, note, positive_int
 from infogan.evaluation.disentanglement import METRICS
-from infogan.evaluation.report import PROTOCOL_CHOICES, evaluate_run, factors_path, report_path
+from infogan.evaluation.report import PROTOCOL_CHOICES, evaluate_run, factors_path, report_target
 from infogan.model import load
 
 SUMMARY_TITLES = {
@@ -22,12 +22,14 @@ def add_commands(commands) -> None:
         "evaluate",
         help="clustering metrics on the test split and information bounds; on dSprites the disentanglement metrics",
     )
-    p.add_argument("model", type=Path, help="run directory, export folder or .safetensors file")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--samples", type=positive_int, default=10000, help="fresh samples for the information bounds")
     p.add_argument("--limit", type=positive_int, help="evaluate on the first N labelled images only (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="JSON file to write (default: MODEL/evaluation.json for a run directory)")
+    p.add_argument(
+        "--out", type=Path, help="JSON file to write (default: MODEL/evaluation.json; needed for a shipped model)"
+    )
     p.add_argument(
         "--quality-samples",
         type=non_negative_int,
@@ -72,8 +74,8 @@ def metric_names(text: str) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
+    out = args.out or report_target(args.model)  # before the model is loaded: a shipped one needs --out
     model = load(args.model, args.device)
-    out = args.out or report_path(args.model)
     report = evaluate_run(
         model,
         split=args.split,

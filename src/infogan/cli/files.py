@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infogan.cli.common import add_device_options
+from infogan.cli.common import MODEL_HELP, add_device_options
 from infogan.evaluation.encoding import encode_files
 from infogan.model import load
 
@@ -16,7 +16,7 @@ def add_commands(commands) -> None:
 
 def _add_encode(commands) -> None:
     p = commands.add_parser("encode", help="predict the codes of real images (image files or an IDX file)")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("inputs", nargs="+", type=Path, help="PNG/JPEG files or IDX image files (.gz or not)")
     p.add_argument("--out", required=True, type=Path, help=".csv (with a header) or .npy (N x codes)")
     add_device_options(p)
@@ -31,7 +31,7 @@ def cmd_encode(args) -> int:
 
 def _add_export(commands) -> None:
     p = commands.add_parser("export", help="write model.safetensors and config.json (no pickle)")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("--out", required=True, type=Path, help="folder to write")
     p.add_argument("--force", action="store_true", help="overwrite an export already in the folder")
     add_device_options(p)

@@ -6,7 +6,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from infogan.cli.common import add_device_options, positive_int
+from infogan.cli.common import MODEL_HELP, add_device_options, positive_int
 from infogan.config import parse_override
 from infogan.errors import InfoGANError
 from infogan.evaluation.labels import read_labels
@@ -22,7 +22,7 @@ def add_commands(commands) -> None:
 
 def _add_sample(commands) -> None:
     p = commands.add_parser("sample", help="a grid of generated images, with chosen codes")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("--out", required=True, type=Path, help="image file (.png or .jpg)")
     p.add_argument("-n", "--count", type=positive_int, default=64, help="images in the grid (at most 4,096)")
     p.add_argument("--columns", type=positive_int, default=8)
@@ -62,7 +62,7 @@ def parse_code(text: str) -> tuple[str, float]:
 
 def _add_traverse(commands) -> None:
     p = commands.add_parser("traverse", help="vary one code along the columns, others fixed (paper Fig. 2)")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument(
         "--out",
         required=True,

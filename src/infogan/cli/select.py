@@ -15,7 +15,12 @@ def add_commands(commands) -> None:
         "select",
         help="rank runs without labels (ModelCentrality, or agreement of their clusterings); the top one wins",
     )
-    p.add_argument("runs", nargs="+", type=Path, help="two or more run directories (or export folders, .safetensors)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        help="two or more run directories (or export folders, .safetensors files, shipped models)",
+    )
     p.add_argument(
         "--method",
         choices=("centrality", "agreement"),

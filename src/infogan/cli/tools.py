@@ -1,15 +1,17 @@
-"""`infogan curves`, `infogan explore` and `infogan quality-net`."""
+"""`infogan curves`, `infogan explore`, `infogan models` and `infogan quality-net`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from infogan.cli.common import add_device_options, positive_int
+from infogan.cli.common import MODEL_HELP, add_device_options, positive_int
 
 
 def add_commands(commands) -> None:
     _add_curves(commands)
     _add_explore(commands)
+    _add_models(commands)
     _add_quality_net(commands)
 
 
@@ -30,7 +32,7 @@ def cmd_curves(args) -> int:
 
 def _add_explore(commands) -> None:
     p = commands.add_parser("explore", help="a local web page: turn the codes, see the images, encode your own")
-    p.add_argument("model", type=Path, help="run directory, export folder or .safetensors file")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("model2", type=Path, nargs="?", help="a second model, shown beside the first with the same codes")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
@@ -56,6 +58,29 @@ def cmd_explore(args) -> int:
     from infogan.explore import explore
 
     explore([args.model] + ([args.model2] if args.model2 else []), args.host, args.port, tuple(args.range), args.device)
+    return 0
+
+
+def _add_models(commands) -> None:
+    p = commands.add_parser(
+        "models", help="list the trained models shipped with infogan (open one by name: infogan explore mnist)"
+    )
+    p.add_argument("name", nargs="?", help="print this shipped model's card")
+    p.set_defaults(handler=cmd_models)
+
+
+def cmd_models(args) -> int:
+    from infogan.shipped import model_card, shipped_folder, shipped_models
+
+    if args.name:
+        print(json.dumps(model_card(args.name), indent=2))
+        print(f"folder: {shipped_folder(args.name)} (its weights match the card's SHA-256)")
+        return 0
+    models = shipped_models()
+    if not models:
+        print("this infogan ships no models")
+    for name, title in models.items():
+        print(f"{name:16} {title}")
     return 0
 
 

@@ -48,9 +48,10 @@ def encode_files(
     """Read image files (PNG, JPEG) and IDX image files (.gz or not), predict their codes and,
     given `out`, write them to it as .csv or .npy; the same as `infogan encode`.
 
-    `model` is an `InfoGAN`, or a run directory, export folder or .safetensors file loaded onto
-    `device`. The .csv has a header ("source", then the codes' names), categorical codes as whole
-    numbers and continuous ones with six decimals; the .npy holds `EncodedFiles.table`.
+    `model` is an `InfoGAN`, or a run directory, export folder, .safetensors file or shipped
+    model's name, loaded onto `device`. The .csv has a header ("source", then the codes'
+    names), categorical codes as whole numbers and continuous ones with six decimals; the .npy
+    holds `EncodedFiles.table`.
     """
     out = Path(out) if out is not None else None
     if out is not None:

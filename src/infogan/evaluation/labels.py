@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infogan.core.latent import LatentSpec
+from infogan.errors import InfoGANError
 from infogan.evaluation.report import read_report, report_path
 
 FASHION_MNIST_CLASSES = (
@@ -87,8 +88,11 @@ def read_labels(model_path: str | Path, spec: LatentSpec, dataset: str, step: in
     """The labels of a model's codes from the evaluation.json beside it; plain code names (and
     a note saying why) when there is none or it cannot be used. `step`, when given, is the
     model's step: an evaluation of another step is used, with a note saying so."""
-    path = report_path(model_path)
     plain = RunLabels({name: CodeLabel(name) for name in spec.code_names})
+    try:
+        path = report_path(model_path)
+    except InfoGANError as exc:  # nothing at that path (a model the caller got elsewhere)
+        return RunLabels(plain.codes, str(exc))
     if not path.is_file():
         return RunLabels(plain.codes, f"no {path.name} beside the model: run `infogan evaluate` to label the codes")
     try:

@@ -5,7 +5,8 @@
                             disentanglement metrics under named protocols
     MODEL/factors.npz       dSprites only: ground-truth factors beside the predicted codes
 
-For an export folder the files go in the folder; for a .safetensors file, beside it. This
+For an export folder the files go in the folder; for a .safetensors file, beside it; a shipped
+model's folder (`infogan.shipped`) is read, never written. This
 module owns those paths: `infogan evaluate` writes through it and the explorer, `traverse` and
 `curves` read through it.
 """
@@ -30,6 +31,7 @@ from infogan.evaluation.measures import (
 )
 from infogan.fileio import to_stderr, write_output
 from infogan.model import InfoGAN, load
+from infogan.shipped import is_shipped, resolve
 
 REPORT_NAME = "evaluation.json"
 FACTORS_NAME = "factors.npz"
@@ -39,9 +41,22 @@ Log = Callable[[str], None]
 
 
 def report_path(model_path: str | Path) -> Path:
-    """Where the report of a run directory, export folder or .safetensors file is kept."""
-    model_path = Path(model_path)
+    """Where the report of a run directory, export folder, .safetensors file or shipped model
+    (by its name) is kept."""
+    model_path = resolve(model_path)
     return model_path / REPORT_NAME if model_path.is_dir() else model_path.with_name(REPORT_NAME)
+
+
+def report_target(model_path: str | Path) -> Path:
+    """Where `infogan evaluate` writes a model's report when not told: `report_path`. A shipped
+    model has none: its folder is part of the installed package, so an InfoGANError asks for
+    --out (its own report is read from there, and its card has the figures)."""
+    if is_shipped(resolve(model_path)):
+        raise InfoGANError(
+            f"{model_path} is a model shipped with infogan, whose folder is not written to: give --out FILE.json "
+            f"for the report (the shipped evaluation is in its card: infogan models {model_path})"
+        )
+    return report_path(model_path)
 
 
 def factors_path(report: str | Path) -> Path:
@@ -77,7 +92,8 @@ def evaluate_run(
     """Evaluate a model, write its report and return it (the same as `infogan evaluate`).
 
     `model` is a run directory, export folder or .safetensors file (the report goes beside it
-    unless `out` names a file), or an `InfoGAN` (then `out` is needed to write anything).
+    unless `out` names a file), or an `InfoGAN` or a shipped model's name (then `out` is needed
+    to write anything: the installed package is never written to).
     Clustering of each categorical code is scored on the labelled `split` (test by default;
     the first `limit` images when given); information bounds on `samples` fresh samples; the
     sample-quality score on `quality_samples` generated images (0 skips it). The data is looked
@@ -94,7 +110,7 @@ def evaluate_run(
     report, factors, codes, disentanglement = _measure(loaded, split, samples, limit, seed, data_dir, protocols,
                                                        metrics, log)  # fmt: skip
     report["quality"] = quality_section(loaded, quality_samples, seed, data_dir)
-    target = Path(out) if out is not None else None if isinstance(model, InfoGAN) else report_path(model)
+    target = Path(out) if out is not None else _default_target(model)
     if factors is not None:
         if target is not None:
             write_output(factors_path(target), factors_file(loaded, codes, factors))
@@ -105,6 +121,14 @@ def evaluate_run(
     if target is not None:
         write_output(target, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     return report
+
+
+def _default_target(model: str | Path | InfoGAN) -> Path | None:
+    """Where a report goes without `out`: beside a model given by its path; nowhere for an
+    `InfoGAN` or a shipped model (the installed package is not written to)."""
+    if isinstance(model, InfoGAN) or is_shipped(resolve(model)):
+        return None
+    return report_path(model)
 
 
 def _measure(model, split, samples, limit, seed, data_dir, protocols, metrics, log):

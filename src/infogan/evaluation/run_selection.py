@@ -46,7 +46,8 @@ def select(
     device: str = "auto",
     log: Callable[[str], None] | None = None,
 ) -> dict:
-    """Rank two or more runs (run directories, export folders or .safetensors files) without
+    """Rank two or more runs (run directories, export folders, .safetensors files or shipped
+    models' names) without
     labels; the result's "selected" is the winner. Written to `out` as JSON when given.
 
     "centrality": ModelCentrality, the FactorVAE score of each run's Q on each other run's

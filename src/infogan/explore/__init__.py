@@ -18,8 +18,8 @@ def explore(
     value_range: tuple[float, float] = (-2.0, 2.0),
     device: str = "cpu",
 ) -> None:
-    """Serve the explorer for one model or two side by side (run directories, export folders
-    or .safetensors files) until Ctrl-C, printing its address; the same as `infogan explore`.
+    """Serve the explorer for one model or two side by side (run directories, export folders,
+    .safetensors files or shipped models' names) until Ctrl-C, printing its address; the same as `infogan explore`.
     Without the `explore` extra installed, an InfoGANError says how to install it."""
     try:
         from infogan.explore.server import explore as serve

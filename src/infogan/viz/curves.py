@@ -8,13 +8,19 @@ from pathlib import Path
 from infogan.config import Config, resolve_config
 from infogan.errors import InfoGANError
 from infogan.fileio import atomic_write, check_output_folder, read_jsonl
+from infogan.shipped import is_shipped, resolve
 
 
 def save_curves(run_dir: str | Path, out: str | Path) -> list[dict]:
     """Plot a run's curves to the PNG file `out` and return the log records plotted; the same
     as `infogan curves`. The codes are titled from the run's evaluation.json when it has one
     ("c1 (digit)"). Needs matplotlib (pip install 'infogan[plots]')."""
-    run_dir = Path(run_dir)
+    run_dir = resolve(run_dir)
+    if is_shipped(run_dir):
+        raise InfoGANError(
+            f"{run_dir.name} is a model shipped with infogan: it keeps no training log (metrics.jsonl), so it has "
+            "no curves; infogan curves takes the run directory a model was trained in"
+        )
     records = read_metrics(run_dir / "metrics.jsonl")
     config = resolve_config(None, run_dir / "config.yaml")
     plot_curves(records, config, out, code_titles(run_dir, config))

@@ -24,10 +24,10 @@ def save_samples(
     """Write a grid of `count` generated images, `columns` to a row, to `out` (.png or .jpg) and
     return the images (floats in [0, 1], (N, C, H, W)); the same as `infogan sample`.
 
-    `model` is an `InfoGAN`, or a run directory, export folder or .safetensors file loaded onto
-    `device`. `codes` fixes codes for every image, e.g. {"c1": 7, "c2": 1.5}; the rest are drawn
-    with `seed`. The size of the grid (at most 4,096 images), the format and the folder of `out`
-    are checked before the model is loaded.
+    `model` is an `InfoGAN`, or a run directory, export folder, .safetensors file or shipped
+    model's name, loaded onto `device`. `codes` fixes codes for every image, e.g. {"c1": 7,
+    "c2": 1.5}; the rest are drawn with `seed`. The size of the grid (at most 4,096 images), the
+    format and the folder of `out` are checked before the model is loaded.
     """
     out = Path(out)
     check_grid_size(count, "-n")

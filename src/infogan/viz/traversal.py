@@ -47,8 +47,9 @@ def save_traversal(
     """Write a traversal of `code` (default: every code) to `out` and return the codes drawn;
     the same as `infogan traverse`.
 
-    `model` is an `InfoGAN`, or a run directory, export folder or .safetensors file loaded onto
-    `device` (its codes then titled from the evaluation.json beside it, as the command does).
+    `model` is an `InfoGAN`, or a run directory, export folder, .safetensors file or shipped
+    model's name, loaded onto `device` (its codes then titled from the evaluation.json beside
+    it, as the command does).
     "panels": one panel per code, `rows` random draws by `steps` values (categorical codes:
     their values); a .gif sweeps each code back and forth. "rows" (PNG/JPEG): one row per code,
     every row from the same draw, each titled by `labels` (default: those of the evaluation.json
