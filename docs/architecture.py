@@ -16,8 +16,8 @@ INTRO = """# Architecture
 A library first, with thin front ends. Imports run one way: the front ends (`cli/`, `explore/`)
 call the operations (`training/`, `evaluation/`, `viz/`), which use the trained model
 (`model.py`) and the method (`core/`), which stand on the shared ground (`config.py`,
-`runtime.py`, `checkpoint.py`, `errors.py`, `fileio.py`). Nothing inside imports the package
-face (`infogan/__init__.py`).
+`runtime.py`, `checkpoint.py`, `shipped/`, `errors.py`, `fileio.py`). Nothing inside imports
+the package face (`infogan/__init__.py`).
 
 This page is generated from the tree by `python docs/architecture.py` (the first paragraph of
 each module's docstring); a test fails when it is out of date.
