@@ -110,7 +110,8 @@ def run_seed(job: dict) -> dict:
         )
         clock["last"] = time.perf_counter()
 
-    result = infogan.train(job["preset"], overrides=overrides, images=train_images, runtime=runtime,
+    out = Path(job["run_dir"]) / f"seed{job['seed']}" if job.get("run_dir") else None
+    result = infogan.train(job["preset"], out=out, overrides=overrides, images=train_images, runtime=runtime,
                            progress=evaluate_now)  # fmt: skip
     final = curve[-1]
     code = result.config.latent.categorical_names[0]
@@ -193,6 +194,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, in separate processes")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--run-dir", type=Path, help="also write each seed's run directory, RUN_DIR/seedN")
     parser.add_argument("--recalibrate", action="store_true", help="also report accuracy after BN recalibration")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as infogan train --precision")
     parser.add_argument("--compile", action="store_true", help="as infogan train --compile")
@@ -214,6 +216,7 @@ def main() -> int:
             "device": args.device,
             "threads": args.threads,
             "data_dir": args.data_dir,
+            "run_dir": args.run_dir,
             "recalibrate": args.recalibrate,
             "precision": args.precision,
             "compile": args.compile,
