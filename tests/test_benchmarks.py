@@ -61,6 +61,18 @@ def test_mnist_benchmark_records_a_curve_and_the_final_confusion_matrix(data_dir
     assert set(result["time_to"]) == {"0.90", "0.95"}
 
 
+def test_mnist_benchmark_leaves_each_seeds_run_directory_when_asked(data_dir, tmp_path):
+    import mnist
+
+    import infogan
+
+    job = {"preset": "mnist-laptop", "overrides": ["optim.batch_size=16"], "seed": 3, "steps": 2, "eval_every": 2,
+           "threads": 0, "device": "cpu", "data_dir": str(data_dir), "run_dir": str(tmp_path)}  # fmt: skip
+    mnist.run_seed(job)
+    model = infogan.load(tmp_path / "seed3")
+    assert model.step == 2 and model.config.seed == 3 and model.config.model.architecture == "mnist_small"
+
+
 def test_a_selection_trial_scores_the_most_central_run_against_the_subsets_accuracies():
     import selection_trials
 
