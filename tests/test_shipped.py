@@ -211,9 +211,6 @@ def _data_root(dataset: str) -> Path | None:
     return None
 
 
-# TODO(issue 31): remove this xfail once mnist and fashion-mnist are shipped; from then on the test
-# fails when the package ships no models.
-@pytest.mark.xfail(strict=False, reason="issue 31: the trained models are not shipped yet")
 @pytest.mark.parametrize("name", infogan.shipped.shipped_names() or [None])
 def test_each_shipped_model_scores_its_card_on_real_test_images(name):
     assert name is not None, f"the package ships no models (nothing with a card in {infogan.shipped.ROOT})"
