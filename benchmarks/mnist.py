@@ -35,7 +35,7 @@ THRESHOLDS = (0.90, 0.95)
 def machine_info(device: str, threads: int) -> dict:
     info = {
         "platform": platform.platform(),
-        "processor": _cpu_model(),
+        "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
         "python": platform.python_version(),
@@ -49,14 +49,15 @@ def machine_info(device: str, threads: int) -> dict:
     return info
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor()
+    return platform.processor() or platform.machine()
 
 
 def run_seed(job: dict) -> dict:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+from mnist import cpu_model  # benchmarks/mnist.py, beside this script
 
 import infogan.checkpoint as ckpt
 from infogan.errors import InfoGANError
@@ -203,19 +203,9 @@ def this_processor(config) -> str:
             raise InfoGANError("the run trained on a CUDA GPU and none is here to name; give --processor")
         name = torch.cuda.get_device_name()
     else:
-        name = _cpu_model()
+        name = cpu_model()
     print(f"note: processor {name!r} is this machine's, not recorded by the run (--processor)", file=sys.stderr)
     return name
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def readme(card: dict) -> str:
