@@ -197,16 +197,20 @@ def _context(info_update: str, lambda_augmented: float):
     return StepContext(config, spec, g, d, build_optimizers(config, g, d))
 
 
-def _gradients(ctx, phase: str, draws: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Gradients one phase leaves on G and D (the optimisers' steps run, then are undone)."""
+def _gradients(ctx, phase: str, draws: torch.Tensor, share: bool = False) -> dict[str, torch.Tensor]:
+    """Gradients one phase leaves on G and D (the optimisers' steps run, then are undone); with
+    `share` the phase is handed the transformed images, as a step hands them over."""
     torch.manual_seed(1)
     latent, real = ctx.spec.sample(16), torch.rand(16, 1, 28, 28)
     fake = ctx.generator(ctx.spec.to_input(latent))
+    shared = transform(fake, draws, ctx.config.loss, ctx.config.model.image_range) if share else None
     states = [{k: v.clone() for k, v in m.state_dict().items()} for m in (ctx.generator, ctx.discriminator)]
+    for module in (ctx.generator, ctx.discriminator):
+        module.zero_grad(set_to_none=True)
     if phase == "d":
-        discriminator_phase(ctx, real, fake, latent, draws)
+        discriminator_phase(ctx, real, fake, latent, draws, shared)
     else:
-        generator_phase(ctx, StepInputs(real, fake, latent, draws))
+        generator_phase(ctx, StepInputs(real, fake, latent, draws, transformed=shared))
     grads = {
         f"{tag}.{name}": p.grad.clone()
         for tag, module in (("g", ctx.generator), ("d", ctx.discriminator))
@@ -288,3 +292,35 @@ def test_with_identity_transforms_the_augmented_bound_is_the_plain_one():
     ctx.config = ctx.config.replace(**{f"loss.{k}": v for k, v in identity.items()})
     stats = train_step(ctx, torch.rand(16, 1, 28, 28), ctx.spec.sample(16), torch.rand(16, DRAWS_PER_IMAGE))
     torch.testing.assert_close(stats["mi_augmented_c1"], stats["mi_c1"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("info_update", "generator_steps", "made"), [("both", 1, 1), ("both", 2, 2), ("joint", 1, 1)])
+def test_a_step_transforms_each_generated_batch_once(monkeypatch, info_update, generator_steps, made):
+    """D's and G's updates read one transformed copy of the step's generated images (G's second
+    update, on regenerated images, makes its own; "joint"'s info update generates its own)."""
+    import infogan.training.step as step_module
+
+    config = tiny_config(
+        **{"loss.info_update": info_update, "loss.lambda_augmented": 1.0, "optim.generator_steps": generator_steps}
+    )
+    torch.manual_seed(0)
+    g, d = build_networks(config.model, config.latent)
+    ctx = StepContext(config, config.latent, g, d, build_optimizers(config, g, d))
+    calls = []
+    monkeypatch.setattr(step_module, "transform", lambda *a, **k: calls.append(1) or transform(*a, **k))
+    draws = draw_transforms(16, config.loss, torch.Generator().manual_seed(1), "cpu")
+    train_step(ctx, torch.rand(16, 1, 28, 28), config.latent.sample(16), draws)
+    assert len(calls) == made
+
+
+def test_the_shared_transformed_copy_gives_d_and_g_the_gradients_of_their_own_copies():
+    """Reusing the step's transformed images changes no gradient: D's update reads them detached,
+    G's update through them, exactly as when each transforms the generated images itself."""
+    ctx = _context("both", 1.0)
+    draws = torch.rand(16, DRAWS_PER_IMAGE, generator=torch.Generator().manual_seed(2))
+    for phase in ("d", "g"):
+        own = _gradients(ctx, phase, draws)
+        shared = _gradients(ctx, phase, draws, share=True)
+        assert own.keys() == shared.keys()
+        for name in own:
+            torch.testing.assert_close(shared[name], own[name], rtol=1e-5, atol=1e-6)

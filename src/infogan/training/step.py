@@ -156,8 +156,9 @@ Stats = dict[str, torch.Tensor]
 @dataclass(frozen=True)
 class StepInputs:
     """What the phases of one step share: the real batch, the step's generated images (made once,
-    before D's update), the latents they came from, the transform draws (or None), and the
-    contrastive pairs with their images stacked as channels (or None)."""
+    before D's update), the latents they came from, the transform draws (or None), the
+    contrastive pairs with their images stacked as channels (or None), and the generated images
+    transformed for the augmented term (made once for D's and G's updates; None when it is off)."""
 
     real: torch.Tensor
     fake: torch.Tensor
@@ -165,6 +166,7 @@ class StepInputs:
     draws: torch.Tensor | None
     pairs: Pairs | None = None
     pair_images: torch.Tensor | None = None
+    transformed: torch.Tensor | None = None
 
 
 Phase = Callable[[StepContext, StepInputs], Stats]
@@ -176,7 +178,7 @@ def step_phases(config: Config) -> tuple[Phase, ...]:
     then under "joint" the third optimiser's info update (whose statistics replace D's)."""
     phases: list[Phase] = [
         contrastive_phase,
-        lambda ctx, x: discriminator_phase(ctx, x.real, x.fake, x.latent, x.draws),
+        lambda ctx, x: discriminator_phase(ctx, x.real, x.fake, x.latent, x.draws, x.transformed),
         generator_phase,
     ]
     phases += [lambda ctx, x: generator_phase(ctx, regenerated(ctx, x))] * (config.optim.generator_steps - 1)
@@ -207,7 +209,7 @@ def train_step(
         raise ValueError("contrastive pairs were given, but the step context has no contrastive network")
     with ctx.autocast():
         fake = ctx.generator(ctx.spec.to_input(latent))
-    inputs = StepInputs(real, fake, latent, draws, pairs, _pair_images(ctx, pairs))
+    inputs = StepInputs(real, fake, latent, draws, pairs, _pair_images(ctx, pairs), _transformed(ctx, fake, draws))
     stats: Stats = {}
     for phase in ctx.phases:
         stats.update(phase(ctx, inputs))
@@ -218,7 +220,18 @@ def regenerated(ctx: StepContext, inputs: StepInputs) -> StepInputs:
     """The step's inputs with the generated images (and pair images) made again by the current G."""
     with ctx.autocast():
         fake = ctx.generator(ctx.spec.to_input(inputs.latent))
-    return StepInputs(inputs.real, fake, inputs.latent, inputs.draws, inputs.pairs, _pair_images(ctx, inputs.pairs))
+    pair_images, transformed = _pair_images(ctx, inputs.pairs), _transformed(ctx, fake, inputs.draws)
+    return StepInputs(inputs.real, fake, inputs.latent, inputs.draws, inputs.pairs, pair_images, transformed)
+
+
+def _transformed(ctx: StepContext, fake: torch.Tensor, draws: torch.Tensor | None) -> torch.Tensor | None:
+    """The generated images transformed for the augmented term, made once per step for D's
+    update (detached) and G's (None when the term is off, and under "joint", whose info update
+    generates its own images)."""
+    if draws is None or not _augmented_on(ctx.config.loss, ctx.spec) or ctx.config.loss.info_update == "joint":
+        return None
+    with ctx.autocast():
+        return transform(fake, draws, ctx.config.loss, ctx.config.model.image_range)
 
 
 def _pair_images(ctx: StepContext, pairs: Pairs | None) -> torch.Tensor | None:
@@ -259,9 +272,15 @@ def _contrastive_term(ctx: StepContext, inputs: StepInputs) -> torch.Tensor | fl
 
 
 def discriminator_phase(
-    ctx: StepContext, real: torch.Tensor, fake: torch.Tensor, latent: Latent, draws: torch.Tensor | None = None
+    ctx: StepContext,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    latent: Latent,
+    draws: torch.Tensor | None = None,
+    transformed: torch.Tensor | None = None,
 ) -> Stats:
-    """D's optimiser steps on the adversarial loss (plus lambda * L_I under "both")."""
+    """D's optimiser steps on the adversarial loss (plus lambda * L_I under "both"; the augmented
+    term reads `transformed` when given, else transforms `fake` with `draws`)."""
     loss_cfg = ctx.config.loss
     d_opt = ctx.optimizers.d
     set_trainable(ctx.discriminator, _params(d_opt))
@@ -273,7 +292,8 @@ def discriminator_phase(
     info = _info(ctx, q, latent)
     loss = adversarial
     if loss_cfg.info_update == "both":
-        loss = loss + info.total + _weighted(ctx, _augmented_ce(ctx, fake.detach(), latent, draws))
+        reused = None if transformed is None else transformed.detach()
+        loss = loss + info.total + _weighted(ctx, _augmented_ce(ctx, fake.detach(), latent, draws, reused))
     loss.backward()
     _step(ctx, d_opt)
     d_real, d_fake = _real_fake_scores(real_logits.detach(), fake_logits.detach(), loss_cfg.adversarial)
@@ -293,7 +313,7 @@ def generator_phase(ctx: StepContext, inputs: StepInputs) -> Stats:
     adversarial = generator_loss(fake_logits, ctx.config.loss.adversarial)
     loss, augmented = adversarial + _contrastive_term(ctx, inputs), None
     if ctx.config.loss.info_update != "joint":
-        augmented = _augmented_ce(ctx, fake, latent, draws)
+        augmented = _augmented_ce(ctx, fake, latent, draws, inputs.transformed)
         loss = loss + _info(ctx, q, latent).total + _weighted(ctx, augmented)
     loss.backward()
     _step(ctx, g_opt)
@@ -342,14 +362,20 @@ def _augmented_on(loss: LossConfig, spec: LatentSpec) -> bool:
 
 
 def _augmented_ce(
-    ctx: StepContext, images: torch.Tensor, latent: Latent, draws: torch.Tensor | None
+    ctx: StepContext,
+    images: torch.Tensor,
+    latent: Latent,
+    draws: torch.Tensor | None,
+    transformed: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
-    """Each categorical code's cross-entropy when Q reads transformed `images` (None when the
-    augmented term is off)."""
+    """Each categorical code's cross-entropy when Q reads `images` transformed with `draws` (or
+    `transformed`, when the step made them already); None when the augmented term is off."""
     if not _augmented_on(ctx.config.loss, ctx.spec):
         return None
     with ctx.autocast():
-        _, q = ctx.discriminator(transform(images, draws, ctx.config.loss, ctx.config.model.image_range), with_q=True)
+        if transformed is None:
+            transformed = transform(images, draws, ctx.config.loss, ctx.config.model.image_range)
+        _, q = ctx.discriminator(transformed, with_q=True)
     return categorical_info_losses(_float(q).categorical_logits, latent.categorical)
 
 
