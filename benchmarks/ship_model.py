@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--processor", help="processor it was trained on (default: this machine's, or its GPU's)")
     p.add_argument("--quality-samples", type=int, default=10000, help="for the quality score (0 skips it)")
     p.add_argument("--device", default="cpu", help="where the evaluation runs (default cpu)")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--force", action="store_true", help="replace a shipped model of that name")
     return p.parse_args(argv)
 
@@ -86,12 +87,13 @@ def ship(args: argparse.Namespace) -> dict:
     seconds = train_seconds(args.run_dir, config.optim.batch_size)
     remove_ours(folder)  # a model half replaced is no model: its old files go first
     try:
-        InfoGAN.from_snapshot(snapshot).export(folder)
+        InfoGAN.from_snapshot(snapshot).export(folder, half=args.half)
         shipped = load(folder, args.device)  # what users get: the export, read back
         report = evaluate_run(shipped, split="test", out=folder / REPORT_NAME, quality_samples=args.quality_samples,
                               data_dir=args.data_dir, device=args.device)  # fmt: skip
         card = make_card(args, snapshot, report, provenance, seconds)
         card.update(sha256=sha256_of(folder / WEIGHTS), bytes=(folder / WEIGHTS).stat().st_size)
+        card["stored_as"] = "float16" if args.half else "float32"
         write_bytes_atomically(folder / "README.md", readme(card).encode("utf-8"))
         write_bytes_atomically(folder / CARD, (json.dumps(card, indent=2) + "\n").encode("utf-8"))  # last: now shipped
     except BaseException:
@@ -249,9 +251,10 @@ def readme(card: dict) -> str:
         "",
         "## Files",
         "",
-        f"model.safetensors ({card['bytes']:,} bytes, SHA-256 `{card['sha256']}`) and config.json, as "
-        "`infogan export` writes them; evaluation.json; card.json. The SHA-256 is checked each time the model "
-        "is opened by its name.",
+        f"model.safetensors ({card['bytes']:,} bytes, weights stored as {card.get('stored_as', 'float32')}, "
+        f"SHA-256 `{card['sha256']}`) and config.json, as `infogan export` writes them; evaluation.json; "
+        "card.json. The SHA-256 is checked each time the model is opened by its name. The evaluation above is "
+        "of these stored weights, read back as a user gets them.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import infogan
 import infogan.checkpoint as ckpt
@@ -23,7 +24,7 @@ import ship_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CARD_KEYS = {"name", "title", "dataset", "command", "commit", "seed", "steps", "train_seconds", "machine",
-             "evaluation", "sha256", "bytes"}  # fmt: skip
+             "evaluation", "sha256", "bytes", "stored_as"}  # fmt: skip
 SMALL = [
     "model.architecture=mnist_small", "model.width=16", "optim.batch_size=16", "optim.steps=4",
     "logging.log_every=2", "logging.checkpoint_every=2", "logging.keep_checkpoints=5", "logging.image_every=1000",
@@ -47,7 +48,7 @@ def root(run, data_dir, tmp_path_factory):
     into = tmp_path_factory.mktemp("shipped-root")
     argv = [str(run), "--name", "tiny", "--title", "A tiny test model", "--command", "infogan train --out run",
             "--data-dir", str(data_dir), "--into", str(into), "--commit", "0123abc", "--processor", "test CPU",
-            "--quality-samples", "0"]  # fmt: skip
+            "--quality-samples", "0", "--half"]  # fmt: skip
     assert ship_model.main(argv) == 0
     return into
 
@@ -85,6 +86,10 @@ def test_the_script_ships_the_newest_checkpoint_with_its_card_and_readme(root, r
     shipped = ckpt.load_model(folder)
     newest = ckpt.load_snapshot(ckpt.checkpoint_paths(run)[-1])
     assert shipped.step == newest.step
+    assert card["stored_as"] == "float16"  # --half: every weight as float16, the nearest to the checkpoint's
+    for name, tensor in newest.networks["generator"].items():
+        if tensor.is_floating_point():
+            assert torch.equal(shipped.networks["generator"][name], tensor.half())
     text = (folder / "README.md").read_text()
     for fact in ("infogan explore tiny", 'infogan.load("tiny")', "infogan train --out run", "0123abc", card["sha256"]):
         assert fact in text

@@ -362,16 +362,21 @@ def load_model(path: str | Path) -> Snapshot:
 # -- loading into networks and optimisers, after checking every tensor -----------------------
 
 
-def load_networks(modules: dict[str, nn.Module], networks: dict[str, dict[str, torch.Tensor]]) -> None:
+def load_networks(
+    modules: dict[str, nn.Module], networks: dict[str, dict[str, torch.Tensor]], widen_half: bool = False
+) -> None:
     """Load weights into `modules` once every tensor's name, shape and dtype fits them.
 
-    Weights of another dtype are refused rather than cast.
+    Weights of another dtype are refused rather than cast, except, with `widen_half` (an export
+    written with `half`), float16 weights of float32 parameters: widening them is exact.
     """
     for name, module in modules.items():
         state = networks.get(name)
         if state is None:
             raise InfoGANError(f"the file holds no {name} weights")
         expected = module.state_dict()
+        if widen_half:
+            state = {key: _widened(value, expected.get(key)) for key, value in state.items()}
         missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         if missing or unexpected:
             raise InfoGANError(
@@ -406,6 +411,29 @@ def load_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any], name
             elif isinstance(value, torch.Tensor) and not value.is_floating_point():
                 raise InfoGANError(f"optimiser {name}: {key} of parameter {index} is {value.dtype}, not a float")
     optimizer.load_state_dict(state)
+
+
+def halved(state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """`state` with its float32 tensors as float16, for an export written with `half`; a value
+    float16 cannot hold (beyond +-65,504) is refused rather than turned into infinity."""
+    halved_state = {}
+    for key, tensor in state.items():
+        if tensor.dtype == torch.float32:
+            if tensor.numel() and tensor.detach().abs().max() > torch.finfo(torch.float16).max:
+                raise InfoGANError(
+                    f"{name} weight {key} holds values beyond float16's range (65,504); "
+                    "export it without half precision"
+                )
+            tensor = tensor.half()
+        halved_state[key] = tensor
+    return halved_state
+
+
+def _widened(tensor: torch.Tensor, expected: torch.Tensor | None) -> torch.Tensor:
+    """A float16 tensor as float32 where the network's own tensor is float32 (else unchanged)."""
+    if expected is not None and tensor.dtype == torch.float16 and expected.dtype == torch.float32:
+        return tensor.float()
+    return tensor
 
 
 def _check_tensor(tensor: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype, what: str) -> None:

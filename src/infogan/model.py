@@ -100,7 +100,8 @@ class InfoGAN:
     def from_snapshot(cls, snapshot: ckpt.Snapshot, device: str | torch.device = "cpu") -> InfoGAN:
         spec = snapshot.config.latent
         generator, discriminator = build_networks(snapshot.config.model, spec)
-        ckpt.load_networks({"generator": generator, "discriminator": discriminator}, snapshot.networks)
+        networks = {"generator": generator, "discriminator": discriminator}
+        ckpt.load_networks(networks, snapshot.networks, widen_half=snapshot.kind == "export")
         device = resolve_device(device)
         return cls(snapshot.config, generator.to(device), discriminator.to(device), snapshot.step)
 
@@ -188,19 +189,22 @@ class InfoGAN:
 
     # -- export ----------------------------------------------------------------------------
 
-    def export(self, folder: str | Path, overwrite: bool = False) -> Path:
+    def export(self, folder: str | Path, overwrite: bool = False, half: bool = False) -> Path:
         """Write `model.safetensors` (weights) and `config.json` to `folder`; no pickle involved.
 
-        A folder that holds an export already is refused unless `overwrite`.
+        A folder that holds an export already is refused unless `overwrite`. `half` stores the
+        floating-point weights and batch-norm statistics as float16 (half the file; `load`
+        widens them back to float32, which is exact); a value beyond float16's range is refused.
         """
         folder = Path(folder)
         if not overwrite and any((folder / name).exists() for name in EXPORT_FILES):
             raise InfoGANError(f"{folder} holds an export already; choose another folder or overwrite it (--force)")
+        networks = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
         snapshot = ckpt.Snapshot(
             kind="export",
             config=self.config,
             step=self.step,
-            networks={"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()},
+            networks={name: ckpt.halved(state, name) for name, state in networks.items()} if half else networks,
             optimizers={},
             rng={},
         )

@@ -1,6 +1,7 @@
 """The CLI end to end on real MNIST: train a few steps, evaluate, sample, traverse, encode, export."""
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -149,6 +150,44 @@ def test_export_loads_without_the_run(run_dir, tmp_path):
     exported, original = infogan.load(out), infogan.load(run_dir)
     assert torch.equal(exported.generate(4, seed=1), original.generate(4, seed=1))
     assert exported.step == 4
+
+
+def test_a_half_precision_export_is_half_the_size_and_loads_as_float32(run_dir, tmp_path, mnist_test):
+    full, half = tmp_path / "full", tmp_path / "half"
+    assert main(["export", str(run_dir), "--out", str(full)]) == 0
+    assert main(["export", str(run_dir), "--out", str(half), "--half"]) == 0
+    full_bytes, half_bytes = ((f / "model.safetensors").stat().st_size for f in (full, half))
+    assert half_bytes < 0.55 * full_bytes
+    stored = ckpt.load_snapshot(half / "model.safetensors").networks["generator"]
+    assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
+    original, halved = infogan.load(run_dir), infogan.load(half)
+    weights = dict(halved.generator.named_parameters())
+    for name, param in original.generator.named_parameters():  # float32 again, each the nearest float16
+        assert weights[name].dtype == torch.float32
+        assert torch.equal(weights[name], param.detach().half().float())
+    images = mnist_test[0][:64]
+    agree = (halved.encode(images)["c1"] == original.encode(images)["c1"]).float().mean()
+    assert agree >= 0.95
+    assert (halved.generate(8, seed=1) - original.generate(8, seed=1)).abs().max() < 0.05
+
+
+def test_a_half_precision_weight_in_a_checkpoint_is_refused(run_dir, tmp_path):
+    """Only an export's float16 weights are widened; a training checkpoint's must match exactly."""
+    snapshot = ckpt.load_snapshot(ckpt.latest_checkpoint(run_dir))
+    generator = {k: v.half() if v.is_floating_point() else v for k, v in snapshot.networks["generator"].items()}
+    bad = tmp_path / "step-half.safetensors"
+    ckpt.save_snapshot(bad, dataclasses.replace(snapshot, networks={**snapshot.networks, "generator": generator}))
+    with pytest.raises(infogan.InfoGANError, match="stored as torch.float16.*never cast"):
+        infogan.load(bad)
+
+
+def test_a_weight_beyond_float16s_range_is_not_exported_in_half(run_dir, tmp_path):
+    model = infogan.load(run_dir)
+    with torch.no_grad():
+        next(model.generator.parameters())[0].fill_(1e5)
+    with pytest.raises(infogan.InfoGANError, match="beyond float16's range"):
+        model.export(tmp_path / "half", half=True)
+    assert not (tmp_path / "half" / "model.safetensors").exists()
 
 
 def test_python_api_generate_and_encode(run_dir, mnist_test):

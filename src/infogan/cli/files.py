@@ -34,11 +34,12 @@ def _add_export(commands) -> None:
     p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("--out", required=True, type=Path, help="folder to write")
     p.add_argument("--force", action="store_true", help="overwrite an export already in the folder")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size; loads as float32)")
     add_device_options(p)
     p.set_defaults(handler=cmd_export)
 
 
 def cmd_export(args) -> int:
-    folder = load(args.model, args.device).export(args.out, overwrite=args.force)
+    folder = load(args.model, args.device).export(args.out, overwrite=args.force, half=args.half)
     print(f"wrote {folder}/model.safetensors and {folder}/config.json")
     return 0
