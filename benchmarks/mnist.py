@@ -27,6 +27,7 @@ import torch
 import infogan
 from infogan.config import resolve_config
 from infogan.data import load_split
+from infogan.provenance import processor_name
 from infogan.runtime import cpu_has_fast_bf16
 
 THRESHOLDS = (0.90, 0.95)
@@ -35,7 +36,7 @@ THRESHOLDS = (0.90, 0.95)
 def machine_info(device: str, threads: int) -> dict:
     info = {
         "platform": platform.platform(),
-        "processor": cpu_model(),
+        "processor": processor_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
         "python": platform.python_version(),
@@ -47,17 +48,6 @@ def machine_info(device: str, threads: int) -> dict:
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
-
-
-def cpu_model() -> str:
-    """The processor's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_seed(job: dict) -> dict:

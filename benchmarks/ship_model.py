@@ -10,9 +10,9 @@ blanked, since it names a folder of the machine that trained it), evaluation.jso
 (the facts, machine readable: see docs/shipped-models.md) and README.md (the same facts for
 people). Seed, steps and precision come from the checkpoint's config; the training time from
 the run's logs (metrics.jsonl's windows: steps x batch / images_per_s, the start excluded).
-A run does not record the commit or the processor it ran on: they are taken from this
-checkout and this machine unless --commit and --processor say otherwise, and the script says
-so.
+The commit and the processor come from the run's history (history.jsonl records both at each
+start and resume), unless --commit and --processor say otherwise; a run from before they were
+recorded gets this checkout's and this machine's, and the script says so.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import sys
 from pathlib import Path
 
 import torch
-from mnist import cpu_model  # benchmarks/mnist.py, beside this script
 
 import infogan.checkpoint as ckpt
 from infogan.errors import InfoGANError
 from infogan.evaluation.report import REPORT_NAME, evaluate_run
 from infogan.fileio import read_jsonl, write_bytes_atomically
 from infogan.model import CALIBRATION_IMAGES, EXPORT_FILES, InfoGAN, load
+from infogan.provenance import processor_name
 from infogan.shipped import CARD, ROOT, WEIGHTS, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +83,11 @@ def ship(args: argparse.Namespace) -> dict:
     snapshot = ckpt.load_snapshot(ckpt.latest_checkpoint(args.run_dir))  # the newest: never an older one quietly
     config = snapshot.config.replace(**{"runtime.data_dir": ""})  # the trainer's folder means nothing elsewhere
     snapshot = dataclasses.replace(snapshot, config=config)
-    provenance = {"commit": args.commit or this_commit(), "processor": args.processor or this_processor(config)}
+    recorded = recorded_provenance(args.run_dir)
+    provenance = {
+        "commit": args.commit or recorded.get("commit") or this_commit(),
+        "processor": args.processor or recorded.get("processor") or this_processor(config),
+    }
     seconds = train_seconds(args.run_dir, config.optim.batch_size)
     remove_ours(folder)  # a model half replaced is no model: its old files go first
     try:
@@ -182,6 +186,27 @@ def train_seconds(run_dir: Path, batch_size: int) -> float | None:
     return round(total, 1)
 
 
+def recorded_provenance(run_dir: Path) -> dict[str, str]:
+    """The commit and processor the run's history recorded when it started ({} for a run from
+    before they were recorded); a resume on another commit or machine is noted."""
+    path = Path(run_dir) / "history.jsonl"
+    entries = read_jsonl(path)[0] if path.is_file() else []
+    found = [_provenance_of(e) for e in entries if isinstance(e, dict) and "machine" in e]
+    if not found:
+        return {}
+    if any(f != found[0] for f in found[1:]):
+        print(f"note: the run was resumed on another commit or machine: {found}", file=sys.stderr)
+    return found[0]
+
+
+def _provenance_of(entry: dict) -> dict[str, str]:
+    machine, source = entry.get("machine") or {}, entry.get("source")
+    found = {"processor": machine.get("gpu") or machine.get("processor") or ""}
+    if source:
+        found["commit"] = source["commit"] + (" (src/ had uncommitted changes)" if source.get("src_changed") else "")
+    return {k: v for k, v in found.items() if v}
+
+
 def this_commit() -> str:
     try:
         commit = _git("rev-parse", "HEAD")
@@ -205,7 +230,7 @@ def this_processor(config) -> str:
             raise InfoGANError("the run trained on a CUDA GPU and none is here to name; give --processor")
         name = torch.cuda.get_device_name()
     else:
-        name = cpu_model()
+        name = processor_name()
     print(f"note: processor {name!r} is this machine's, not recorded by the run (--processor)", file=sys.stderr)
     return name
 

@@ -95,6 +95,24 @@ def test_the_script_ships_the_newest_checkpoint_with_its_card_and_readme(root, r
         assert fact in text
 
 
+def test_the_script_takes_the_commit_and_processor_the_run_recorded(run, data_dir, tmp_path, monkeypatch):
+    """Without --commit and --processor the card says what the run's history recorded at its start,
+    not what the machine that ships it has now."""
+    history = run / "history.jsonl"
+    entries = [json.loads(line) for line in history.read_text().splitlines()]
+    entries[0]["machine"]["processor"] = "Recorded CPU 9000"
+    entries[0]["source"] = {"commit": "feed", "src_changed": True}
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    argv = [str(copy), "--name", "recorded", "--title", "t", "--command", "c", "--into", str(tmp_path / "into"),
+            "--data-dir", str(data_dir), "--quality-samples", "0"]  # fmt: skip
+    assert ship_model.main(argv) == 0
+    card = json.loads((tmp_path / "into" / "recorded" / "card.json").read_text())
+    assert card["machine"]["processor"] == "Recorded CPU 9000"
+    assert card["commit"] == "feed (src/ had uncommitted changes)"
+
+
 def test_the_script_refuses_to_replace_a_model_without_force(root, run, data_dir, capsys):
     argv = [str(run), "--name", "tiny", "--title", "t", "--command", "c", "--into", str(root), "--commit", "c",
             "--processor", "p"]  # fmt: skip

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from helpers import rewrite_checkpoint, tiny_config
 from infogan.cli import main
 from infogan.errors import InfoGANError
 from infogan.fileio import TEMP_PREFIX, read_jsonl
+from infogan.provenance import processor_name, source_commit
 from infogan.training.loop import NonFiniteError, Trainer
 from infogan.training.run_directory import RunDirectory
 
@@ -274,6 +276,18 @@ def test_resume_keeps_the_runtime_settings_and_data_folder_and_notes_changes(dat
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["event"] for h in history] == ["start", "resume", "resume"]
     assert history[0]["versions"]["torch"] == torch.__version__
+    assert [h["machine"]["threads"] for h in history] == [1, 1, 2]  # each start says where it ran
+    assert all(h["machine"]["processor"] == processor_name() and h["machine"]["cpu_count"] for h in history)
+    assert history[0]["source"] == source_commit()
+
+
+def test_the_source_commit_is_this_checkouts_head():
+    """Installed from this git checkout (as the README installs it), the run records HEAD."""
+    repo = Path(infogan.__file__).resolve().parents[2]
+    if not (repo / ".git").exists():
+        pytest.skip("infogan is not installed from a git checkout here")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert source_commit()["commit"] == head.stdout.strip()
 
 
 def test_learning_rates_may_change_on_resume_and_the_change_is_recorded(run, tmp_path, capsys):

@@ -2,7 +2,8 @@
 
     RUN_DIR/config.yaml        the resolved config (runtime settings included)
     RUN_DIR/metrics.jsonl      one JSON line per log step
-    RUN_DIR/history.jsonl      one JSON line per start or resume: step, versions, what changed
+    RUN_DIR/history.jsonl      one JSON line per start or resume: step, versions, machine, the
+                               source's commit, what changed
     RUN_DIR/checkpoints/       step-NNNNNNN.safetensors, the newest few
     RUN_DIR/images/            progress samples and traversals
     RUN_DIR/tensorboard/       the same metrics for TensorBoard (when installed)
@@ -33,6 +34,7 @@ import infogan.checkpoint as ckpt
 from infogan.config import Config, save_config
 from infogan.errors import InfoGANError
 from infogan.fileio import read_jsonl, remove_leftovers, write_bytes_atomically, write_error
+from infogan.provenance import machine, source_commit
 from infogan.version import __version__
 
 OWN_FILES = ("config.yaml", "metrics.jsonl", "history.jsonl")  # written at the top of the run directory
@@ -189,7 +191,8 @@ class RunDirectory:
                         self._writer.add_scalar(key, value, record["step"])
 
     def append_history(self, event: dict[str, Any]) -> None:
-        line = json.dumps({**event, "pid": os.getpid(), "versions": versions()}) + "\n"
+        where = {"machine": machine(), "source": source_commit()}
+        line = json.dumps({**event, "pid": os.getpid(), "versions": versions(), **where}) + "\n"
         with self.writing(self.history_path, "the run's history"), open(self.history_path, "a", encoding="utf-8") as f:
             f.write(line)
 
