@@ -59,6 +59,13 @@ def test_mnist_benchmark_records_a_curve_and_the_final_confusion_matrix(data_dir
     best = sum(max(row) for row in confusion) / 10000
     assert result["final"]["c1"]["accuracy"] <= best + 1e-9  # one digit per value cannot beat each row's best
     assert set(result["time_to"]) == {"0.90", "0.95"}
+    within = result["within_60s"]  # two steps of batch 16 take far less than a minute
+    assert within == {
+        "step": 2,
+        "train_seconds": result["final"]["train_seconds"],
+        "accuracy": result["final"]["c1"]["accuracy"],
+    }
+    assert mnist._last_within(result["curve"], "c1", 0.0) is None
 
 
 def test_mnist_benchmark_leaves_each_seeds_run_directory_when_asked(data_dir, tmp_path):
