@@ -40,7 +40,7 @@ def test_mnist_laptop_is_mnist_fast_on_small_networks_at_batch_64_with_higher_ra
     laptop = resolve_config("mnist-laptop")
     model, optim = laptop.model, laptop.optim
     assert (model.architecture, model.width, model.hidden) == ("mnist_small", 32, 256)
-    assert (optim.batch_size, optim.lr_d, optim.lr_g, optim.steps) == (64, 1e-3, 4e-3, 5000)
+    assert (optim.batch_size, optim.lr_d, optim.lr_g, optim.steps) == (64, 1e-3, 2e-3, 5000)
     paper_networks = {"model.architecture": "mnist", "model.width": 64, "model.hidden": 0}
     fast_optim = {"optim.batch_size": 128, "optim.lr_d": 2e-4, "optim.lr_g": 1e-3, "optim.steps": 8000}
     undone = laptop.replace(**paper_networks, **fast_optim)
