@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from infogan.errors import InfoGANError
 from infogan.evaluation.report import REPORT_NAME, evaluate_run
 from infogan.fileio import read_jsonl, write_bytes_atomically
 from infogan.model import CALIBRATION_IMAGES, EXPORT_FILES, InfoGAN, load
-from infogan.provenance import processor_name
+from infogan.provenance import processor_name, source_commit
 from infogan.shipped import CARD, ROOT, WEIGHTS, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,19 +207,14 @@ def _provenance_of(entry: dict) -> dict[str, str]:
 
 
 def this_commit() -> str:
-    try:
-        commit = _git("rev-parse", "HEAD")
-        changed = _git("status", "--porcelain", "--", "src")
-    except (OSError, subprocess.CalledProcessError):
-        raise InfoGANError(f"cannot read the commit of {REPO} with git; give --commit") from None
-    note = "; src/ has uncommitted changes" if changed else ""
-    print(f"note: commit {commit[:12]} is this checkout's HEAD, not recorded by the run{note} (--commit)",
+    """This checkout's commit (infogan.provenance's reading of it), said to be taken from here."""
+    source = source_commit()
+    if source is None:
+        raise InfoGANError(f"cannot read the commit of {REPO} with git; give --commit")
+    note = "; src/ has uncommitted changes" if source["src_changed"] else ""
+    print(f"note: commit {source['commit'][:12]} is this checkout's HEAD, not recorded by the run{note} (--commit)",
           file=sys.stderr)  # fmt: skip
-    return commit
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()
+    return source["commit"]
 
 
 def this_processor(config) -> str:
